@@ -1,0 +1,3 @@
+"""heron-tui engine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,197 @@
+"""The ``heron`` and ``heron-tui`` commands (interfaces.md §1).
+
+Errors a user can cause (bad files, a locked database, bad options) end in one line on stderr,
+``heron: error: <what>: <why>``, and the exit codes of §1.3; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+
+from heron_core.config import Config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="heron: passive observability for LLM agents (pcap, live capture, eBPF).")
+export_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Write JSONL exports from a database.")
+app.add_typer(export_app, name="export")
+
+
+class UserError(Exception):
+    """An input error with a one-line message (exit 1)."""
+
+
+def fail(what: str, why: str, code: int = 1) -> None:
+    typer.echo(f"heron: error: {what}: {why}", err=True)
+    raise typer.Exit(code)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    elif verbose:
+        level = logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="heron: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def _load_config(config: Optional[Path], **overrides) -> Config:
+    try:
+        return Config.load(config, **{k: v for k, v in overrides.items() if v is not None})
+    except (OSError, ValueError) as exc:
+        fail(str(config), str(exc), 2)
+        raise  # unreachable
+
+
+def parse_size(text: str) -> int:
+    """``4MiB``, ``512k``, ``1000`` → bytes."""
+    t = text.strip().lower().replace("ib", "").replace("b", "")
+    mult = 1
+    for suffix, m in (("k", 1024), ("m", 1024**2), ("g", 1024**3)):
+        if t.endswith(suffix):
+            t, mult = t[:-1], m
+    try:
+        return int(float(t) * mult)
+    except ValueError:
+        raise typer.BadParameter(f"not a size: {text!r}") from None
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="pcap/pcapng files; each is its own source")],
+    db: Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to write")] = None,
+    no_retention: Annotated[bool, typer.Option("--no-retention", help="in-memory store, nothing written")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    workers: Annotated[int, typer.Option("--workers", help="decode processes (0 = single process)")] = 0,
+    source_id: Annotated[Optional[str], typer.Option("--source-id", help="source id for a single file")] = None,
+    body_cap: Annotated[str, typer.Option("--body-cap", help="stored size limit per LLM body (0 = none)")] = "4MiB",
+    keep_secrets: Annotated[bool, typer.Option("--keep-secrets", help="disable redaction")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML file of tunables")] = None,
+    verbose: Annotated[int, typer.Option("-v", count=True, help="more logging")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", help="less logging")] = False,
+) -> None:
+    """Read capture files into a database and print a summary."""
+    from heron_core.capture.source import source_id_for
+    from heron_core.engine import Engine
+    from heron_core.store.db import StoreError, open_store
+
+    _setup_logging(verbose, quiet)
+    if (db is None) == (not no_retention):
+        fail("ingest", "give exactly one of --db PATH or --no-retention", 2)
+    if source_id is not None and len(files) != 1:
+        fail("--source-id", "applies to a single file only", 2)
+    cfg = _load_config(config, store_body_cap=parse_size(body_cap), redaction_enabled=not keep_secrets)
+    if keep_secrets:
+        logging.getLogger("heron").warning("redaction is off (--keep-secrets): secrets will be stored")
+    try:
+        store = open_store(None if no_retention else str(db), redaction=not keep_secrets)
+    except StoreError as exc:
+        fail(str(db), str(exc))
+    ids = [source_id] if source_id else source_id_for([str(f) for f in files])
+    engine = Engine(store, cfg)
+    result = engine.ingest([str(f) for f in files], ids)
+    store.record_run(sys.argv, result)
+    summary = ingest_summary(result, store)
+    for f in result.files:
+        if f.status == "failed":
+            typer.echo(f"heron: error: {f.path}: {f.error}", err=True)
+        elif f.status == "truncated":
+            typer.echo(f"heron: warning: {f.path}: capture file is truncated; read up to the cut", err=True)
+    if json_out:
+        sys.stdout.buffer.write(orjson.dumps(summary) + b"\n")
+    else:
+        typer.echo(format_summary(summary))
+    store.close()
+    raise typer.Exit(1 if result.failed else 0)
+
+
+def ingest_summary(result, store) -> dict:
+    """The §1.1 ingest summary object."""
+    c = result.counters
+    by_api = {k.split(".", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("calls_by_wire_api.") and v}
+    by_status = {k.split(".", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("turns_finalized.") and v}
+    return {
+        "files": [{"path": f.path, "source_id": f.source_id, "status": f.status, "packets": f.packets}
+                  for f in result.files],
+        "packets": c["packets_read"],
+        "flows": c["flows_created"],
+        "exchanges": c["exchanges"],
+        "calls": c["calls_received"],
+        "calls_by_wire_api": by_api,
+        "turns_by_status": by_status,
+        "sessions": c["sessions_created"],
+        "insights": c["insights_raised"],
+        "damaged_exchanges": c["damaged_exchanges"],
+        "drops": c["packets_dropped_overload"] + c["packets_dropped_kernel"],
+        "duplicates_skipped": c["duplicates_skipped"],
+        "duration_s": round(result.duration_s, 3),
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = []
+    for f in s["files"]:
+        lines.append(f"{f['path']}: {f['status']}, source {f['source_id']}, {f['packets']} packets")
+    apis = ", ".join(f"{k} {v}" for k, v in s["calls_by_wire_api"].items()) or "none"
+    turns = ", ".join(f"{k} {v}" for k, v in s["turns_by_status"].items()) or "none"
+    lines.append(
+        f"total: {s['packets']} packets, {s['flows']} flows, {s['exchanges']} exchanges, {s['calls']} LLM calls "
+        f"({apis}); turns: {turns}; {s['sessions']} sessions, {s['insights']} insights; "
+        f"{s['damaged_exchanges']} damaged, {s['drops']} dropped, {s['duplicates_skipped']} duplicates skipped; "
+        f"{s['duration_s']:.2f} s"
+    )
+    return "\n".join(lines)
+
+
+@export_app.command("calls")
+def export_calls_cmd(
+    db: Annotated[Path, typer.Option("--db", help="DuckDB file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="output file (default stdout)")] = None,
+    since: Annotated[Optional[str], typer.Option("--since")] = None,
+    until: Annotated[Optional[str], typer.Option("--until")] = None,
+    source_id: Annotated[Optional[str], typer.Option("--source-id")] = None,
+    agent_kind: Annotated[Optional[str], typer.Option("--agent-kind")] = None,
+    session: Annotated[Optional[str], typer.Option("--session")] = None,
+    turn: Annotated[Optional[str], typer.Option("--turn")] = None,
+    model: Annotated[Optional[str], typer.Option("--model")] = None,
+    wire_api: Annotated[Optional[str], typer.Option("--wire-api")] = None,
+    status: Annotated[Optional[str], typer.Option("--status")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit")] = None,
+) -> None:
+    """Export LLM calls as JSONL (interfaces.md §6.1)."""
+    from heron_core.export.calls import CallFilters, export_calls
+    from heron_core.store.db import StoreError, open_store
+
+    if not db.exists():
+        fail(str(db), "no such database")
+    try:
+        store = open_store(str(db), read_only=True)
+    except StoreError as exc:
+        fail(str(db), str(exc))
+    try:
+        filters = CallFilters.build(since=since, until=until, source_id=source_id, agent_kind=agent_kind,
+                                    session=session, turn=turn, model=model, wire_api=wire_api, status=status,
+                                    limit=limit)
+    except ValueError as exc:
+        fail("filter", str(exc), 2)
+    out = open(output, "wb") if output else sys.stdout.buffer
+    try:
+        n = export_calls(store.conn, out, filters)
+    finally:
+        if output:
+            out.close()
+    typer.echo(f"exported {n}, skipped 0", err=True)
+
+
+def heron_main() -> None:
+    app(prog_name="heron")
+
+
+def tui_main() -> None:
+    typer.echo("heron-tui: error: the terminal UI is not built yet; use 'heron ingest'", err=True)
+    raise SystemExit(2)
