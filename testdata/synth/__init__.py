@@ -1,0 +1,1 @@
+"""Deterministic packet-capture synthesizer for heron-tui tests and benchmarks (see README.md)."""
