@@ -1,0 +1,1 @@
+"""Client scripts that drive the mock LLM server with the official SDKs (and httpx for raw cases)."""
