@@ -95,7 +95,7 @@ def ingest(
     ids = [source_id] if source_id else source_id_for([str(f) for f in files])
     engine = Engine(store, cfg)
     result = engine.ingest([str(f) for f in files], ids)
-    store.record_run(sys.argv, result)
+    record_run(engine, sys.argv, result)
     summary = ingest_summary(result, store)
     for f in result.files:
         if f.status == "failed":
@@ -108,6 +108,28 @@ def ingest(
         typer.echo(format_summary(summary))
     store.close()
     raise typer.Exit(1 if result.failed else 0)
+
+
+def record_run(engine, argv: list[str], result) -> None:
+    """One ``runs`` row per invocation: argv, sources and the final pipeline counters."""
+    import time
+    import uuid
+
+    from heron_core import __version__
+
+    now = time.time()
+    engine.writer.add_rows("runs", [{
+        "run_id": str(uuid.uuid4()),
+        "started_at": now - result.duration_s,
+        "ended_at": now,
+        "version": __version__,
+        "argv": orjson.dumps(argv).decode(),
+        "sources": orjson.dumps([{"path": f.path, "source_id": f.source_id, "status": f.status,
+                                  "packets": f.packets} for f in result.files]).decode(),
+        "counters": orjson.dumps(dict(result.counters)).decode(),
+        "price_version": None,
+    }])
+    engine.writer.flush()
 
 
 def ingest_summary(result, store) -> dict:
@@ -174,7 +196,7 @@ def export_calls_cmd(
     except StoreError as exc:
         fail(str(db), str(exc))
     try:
-        filters = CallFilters.build(since=since, until=until, source_id=source_id, agent_kind=agent_kind,
+        filters = CallFilters(since=since, until=until, source_id=source_id, agent_kind=agent_kind,
                                     session=session, turn=turn, model=model, wire_api=wire_api, status=status,
                                     limit=limit)
     except ValueError as exc:
@@ -182,6 +204,8 @@ def export_calls_cmd(
     out = open(output, "wb") if output else sys.stdout.buffer
     try:
         n = export_calls(store.conn, out, filters)
+    except ValueError as exc:  # a filter value the query could not use (bad time, bad status)
+        fail("filter", str(exc), 2)
     finally:
         if output:
             out.close()
