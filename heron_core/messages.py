@@ -18,6 +18,7 @@ class CallStarted(NamedTuple):
     call_id: str
     request_start_us: int
     wire_api: str
+    session_id: str | None = None  # known when the request alone decides it (headers, metadata, anchor)
 
 
 class ExchangeFinished(NamedTuple):

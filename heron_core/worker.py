@@ -12,14 +12,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .bodies import BodyEncoder
+from .bodies import body_rows, make_compressor
 from .config import Config
 from .http.connection import HttpConnection
 from .messages import CallStarted, ExchangeFinished
 from .records import EndOfSource, Exchange, FlowInfo, Heartbeat, Segment, Watermark
 from .redact import Redactor
 from .tcp.reassembly import TcpReassembler
-from .wire.decode import decode_call, detect_request
+from .agents import classify_call, request_session_id
+from .wire.decode import decode_call
+from .wire.detect import detect
 
 Emit = Callable[[Any], None]
 
@@ -32,7 +34,7 @@ class DecodeWorker:
         self.redactor = redactor
         self.emit = emit
         self.counters = counters if counters is not None else Counter()
-        self.bodies = BodyEncoder(cfg)
+        self.compressor = make_compressor()
         self.reassembler = TcpReassembler(self._new_flow, self.counters, cfg)
         # Bound once: the per-segment call is the hot path.
         self.segment = self.reassembler.segment
@@ -56,13 +58,20 @@ class DecodeWorker:
     # --- ExchangeSink ---------------------------------------------------------------------------------
 
     def request_complete(self, ex: Exchange) -> None:
-        detected = detect_request(ex)
-        if detected is not None:
-            self.emit(CallStarted(ex.source_id, ex.exchange_id, ex.request_start or 0, detected[0]))
+        det = detect(ex)
+        if det is not None:
+            try:
+                session = request_session_id(ex, det.wire_api, det.operation, det.req)
+            except Exception:  # classification must never stop the pipeline
+                self.counters["extract_errors"] += 1
+                session = None
+            self.emit(CallStarted(ex.source_id, ex.exchange_id, ex.request_start or 0, det.wire_api, session))
 
     def exchange_done(self, ex: Exchange) -> None:
         call = decode_call(ex, self.counters)
-        bodies = self.bodies.rows(ex, call)
+        if call is not None:
+            classify_call(call, ex, self.counters)
+        bodies = body_rows(ex, call, self.cfg, self.compressor)
         # The bodies now live (capped, compressed) in the body rows; don't ship them twice.
         ex.request_body = b""
         ex.response_body = b""
