@@ -359,3 +359,9 @@ class Call:
     x_system_text: str | None = None
     x_envelope: dict[str, Any] | None = None  # gemini code-assist: {user_prompt_id, session_id}
     x_stream_orphan_deltas: int = 0
+    # set by per-call agent classification (agents-and-turns.md §2), read by the assembler
+    x_user_turn_start: bool = False
+    x_terminal: bool = False
+    x_parent_hint: str | None = None  # parent reference the client sent (codex parent thread id)
+    x_tentative: bool = False  # generic text-only conversation not yet confirmed (§3.3)
+    x_output_fingerprint: str | None = None  # for proxy-hop folding (§9): visible output + tool calls
