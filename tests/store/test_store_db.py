@@ -158,7 +158,11 @@ def test_read_only_open_of_locked_file_is_a_store_error(tmp_path):
         assert st.conn.execute("SELECT count(*) FROM calls").fetchall() == [(1,)]
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, this is not a database\n" * 100, os.urandom(8192)])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, this is not a database\n" * 100, bytes(range(256)) * 32],
+    ids=["empty", "text", "binary"],
+)
 @pytest.mark.parametrize("read_only", [False, True])
 def test_non_database_file_is_a_store_error(tmp_path, content, read_only):
     p = tmp_path / "notes.txt"
