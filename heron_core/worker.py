@@ -16,6 +16,7 @@ from .bodies import body_rows, make_compressor
 from .config import Config
 from .http.connection import HttpConnection
 from .messages import CallStarted, ExchangeFinished
+from .pricing import Pricer
 from .records import EndOfSource, Exchange, FlowInfo, Heartbeat, Segment, Watermark
 from .redact import Redactor
 from .tcp.reassembly import TcpReassembler
@@ -35,6 +36,7 @@ class DecodeWorker:
         self.emit = emit
         self.counters = counters if counters is not None else Counter()
         self.compressor = make_compressor()
+        self.pricer = Pricer(self.counters)
         self.reassembler = TcpReassembler(self._new_flow, self.counters, cfg)
         # Bound once: the per-segment call is the hot path.
         self.segment = self.reassembler.segment
@@ -69,6 +71,8 @@ class DecodeWorker:
 
     def exchange_done(self, ex: Exchange) -> None:
         call = decode_call(ex, self.counters)
+        if call is not None and self.cfg.cost_enabled:
+            self.pricer.price(call, ex)
         if call is not None:
             classify_call(call, ex, self.counters)
         bodies = body_rows(ex, call, self.cfg, self.compressor)
