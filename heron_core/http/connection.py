@@ -227,13 +227,15 @@ class HttpConnection:
             self._s_last = ts_us
             self._server_data(data, ts_us)
 
-    def gap(self, from_client: bool, nbytes: int, ts_us: int) -> None:
+    def gap(self, from_client: bool, nbytes: int, ts_us: int, reason: str = "gap") -> None:
+        """Lost bytes; ``reason`` (``gap`` or ``truncated``, the TCP stage's word for why) is the damage
+        the affected exchange gets (§6.6)."""
         if self._mode is not _HTTP:
             return
         if from_client:
-            self._client_gap(nbytes)
+            self._client_gap(nbytes, reason)
         else:
-            self._server_gap(nbytes)
+            self._server_gap(nbytes, reason)
 
     def fin(self, from_client: bool, ts_us: int) -> None:
         # A client FIN finishes nothing: the server may still answer (§5.5).
@@ -440,13 +442,13 @@ class HttpConnection:
             p.ex.damage.add("parse_error")
             self._end_request_early(p, self._c_last)
 
-    def _client_gap(self, nbytes: int) -> None:
+    def _client_gap(self, nbytes: int, reason: str) -> None:
         st = self._c_state
         if st == _BODY:
             p = self._c_cur
             if self._c_reader.gap(nbytes):
                 if not p.finished:
-                    p.ex.damage.add("gap")
+                    p.ex.damage.add(reason)
                     p.ex.request_wire_bytes += nbytes
                     if self._c_body is not None:
                         self._c_body.hole()
@@ -454,7 +456,7 @@ class HttpConnection:
                     self._finish_request(self._c_last)
                 return
             if not p.finished:
-                p.ex.damage.add("gap")
+                p.ex.damage.add(reason)
                 self._end_request_early(p, self._c_last)
         elif st == _HEAD:
             buf = bytes(self._c_head.buf)
@@ -466,7 +468,7 @@ class HttpConnection:
                 # a later request's response.
                 self._http_seen = True
                 p = self._new_exchange(*start, [], {}, len(buf), self._c_head.first_ts)
-                p.ex.damage.add("gap")
+                p.ex.damage.add(reason)
                 p.ex.request_end = self._c_last
                 self._finalize(p, "aborted", "gap", self._last_ts)
         elif st == _RESYNC:
@@ -636,23 +638,23 @@ class HttpConnection:
         self._s_body = None
         self._abort_response(ts, cause, damage)
 
-    def _server_gap(self, nbytes: int) -> None:
+    def _server_gap(self, nbytes: int, reason: str) -> None:
         st = self._s_state
         if st == _BODY:
             if self._s_reader.gap(nbytes):
                 p = self._s_cur
                 if p is not None:
-                    p.ex.damage.add("gap")
+                    p.ex.damage.add(reason)
                     p.ex.response_wire_bytes += nbytes
                     self._s_body.hole()
                 if self._s_reader.done:
                     self._finish_response(self._s_last)
                 return
-            self._abort_response(self._last_ts, "gap", "gap")
+            self._abort_response(self._last_ts, "gap", reason)
         elif st == _HEAD:
             self._s_head.reset()
             if self._queue:
-                self._abort_next(self._last_ts, "gap", "gap")
+                self._abort_next(self._last_ts, "gap", reason)
         elif st == _RESYNC:
             self._s_resync.gap()
             return

@@ -57,8 +57,10 @@ class StreamHandler(Protocol):
     def data(self, from_client: bool, data: bytes, ts_us: int) -> None:
         """In-order bytes of one direction; ``ts_us`` is the packet that made them available."""
 
-    def gap(self, from_client: bool, nbytes: int, ts_us: int) -> None:
-        """``nbytes`` at the current position will never arrive; ts = last packet delivered before it."""
+    def gap(self, from_client: bool, nbytes: int, ts_us: int, reason: str = "gap") -> None:
+        """``nbytes`` at the current position will never arrive; ts = last packet delivered before it.
+        ``reason`` is the damage it causes: ``gap`` (lost segment) or ``truncated`` (the snaplen cut the
+        tail of a captured segment, §5.6), so the exchange's damage tells the two apart (§6.6)."""
 
     def fin(self, from_client: bool, ts_us: int) -> None:
         """That direction ended; every byte before the FIN has been delivered (or gapped)."""
@@ -259,14 +261,14 @@ class TcpReassembler:
             d.on_data(d.is_client, payload[skip:] if skip else payload, ts)
             skip = cap
         if wire_len > skip:
-            self._gap(d, wire_len - skip)
+            self._gap(d, wire_len - skip, "truncated")
 
-    def _gap(self, d: _Dir, n: int) -> None:
+    def _gap(self, d: _Dir, n: int, reason: str = "gap") -> None:
         self._c["tcp_gaps_skipped"] += 1
         self._c["tcp_gap_bytes"] += n
         d.nxt = (d.nxt + n) & _M
         d.off += n
-        d.flow.handler.gap(d.is_client, n, d.last_ts)
+        d.flow.handler.gap(d.is_client, n, d.last_ts, reason)
 
     def _store(self, d: _Dir, pos: int, payload: bytes | None, wire_len: int, ts: int) -> None:
         """Keep an ahead-of-order segment (or FIN, ``payload=None``) and enforce the memory bounds."""

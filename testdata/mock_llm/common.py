@@ -341,25 +341,28 @@ class Plan:
     extra_truth: dict = field(default_factory=dict)
 
 
-def norm_usage(style: str, input_tokens: int | None, cache_read: int = 0, cache_creation: int = 0,
+def norm_usage(style: str, input_tokens: int | None, cache_read: int | None = 0, cache_creation: int = 0,
                output_tokens: int | None = None, reasoning_tokens: int | None = None,
                cache_1h: int | None = None, tool_use_prompt: int = 0) -> dict:
-    """Normalized token fields as specified in wire-apis.md §2.3."""
+    """Normalized token fields as specified in wire-apis.md §2.3.
+
+    ``cache_read`` / ``output_tokens`` are None when the usage object on the wire has no such field:
+    "absent counts stay null; usage present with a zero stays 0" (only ``cache_creation_tokens`` is 0
+    whenever usage was reported)."""
     if style == "additive":
         total_in = (input_tokens or 0) + (cache_read or 0) + (cache_creation or 0)
     else:
         total_in = (input_tokens or 0) + (tool_use_prompt or 0)
         cache_creation = 0
-    out = output_tokens if output_tokens is not None else 0
     return {
         "input_tokens": input_tokens,
-        "cache_read_tokens": cache_read or 0,
+        "cache_read_tokens": cache_read,
         "cache_creation_tokens": cache_creation or 0,
         "cache_creation_1h_tokens": cache_1h,
         "input_total_tokens": total_in,
-        "output_tokens": out,
+        "output_tokens": output_tokens,
         "reasoning_tokens": reasoning_tokens,
-        "total_tokens": total_in + out,
+        "total_tokens": total_in + (output_tokens or 0),
     }
 
 

@@ -78,7 +78,8 @@ def _usage(c: Content, cand_tokens: int, thoughts: int, final: bool) -> tuple[di
         u["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": c.cache_read}]
     if thoughts:
         u["thoughtsTokenCount"] = thoughts
-    n = norm_usage("inclusive", c.input_total, c.cache_read, 0, cand_tokens + thoughts, thoughts or None)
+    out = cand_tokens + thoughts if "candidatesTokenCount" in u or thoughts else None
+    n = norm_usage("inclusive", c.input_total, c.cache_read or None, 0, out, thoughts or None)
     return u, n
 
 
@@ -114,6 +115,7 @@ def render(info: ReqInfo, c: Content, ids: Ids, scen: dict, sse: bool) -> Plan:
     if c.kind == "blocked":
         u, n = _usage(c, 0, 0, True)
         u.pop("candidatesTokenCount", None)
+        n = dict(n, output_tokens=None)  # no candidates, no count: absent stays null (§2.3)
         obj = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": SAFETY_RATINGS},
                "usageMetadata": u, "modelVersion": model, "responseId": rid}
         objs = [(obj, [("model", model), ("id", rid), ("usage", u, n), ("finish", "blocked:SAFETY"), ("complete",)])]

@@ -131,7 +131,7 @@ def error_plan(info: ReqInfo, ids: Ids, status: int) -> Plan:
     e["message"] = e["message"].replace("{model}", info.model)
     req_id = "req_" + ids.hex("req", 32)
     data = (json.dumps({"error": e}, indent=4) + "\n").encode()
-    err = {"source": "http", "type": e["code"] or e["type"], "message": e["message"]}
+    err = {"source": "http", "type": e["type"], "message": e["message"]}  # §2.5: error.type, not code
     return Plan(status=status, reason=REASONS.get(status, "Error"), headers=headers(ids, status, False, req_id,
                                                                                     info.model),
                 api=info.api, info=info, chunks=[(data, [("error", err)])], extra_truth={"request_id": req_id})
@@ -245,7 +245,7 @@ def render_completions(info: ReqInfo, c: Content, ids: Ids, scen: dict) -> Plan:
     text = c.text or c.refusal
     u = {"prompt_tokens": c.input_total, "completion_tokens": c.output_tokens,
          "total_tokens": c.input_total + c.output_tokens}
-    n = norm_usage("inclusive", c.input_total, 0, 0, c.output_tokens, None)
+    n = norm_usage("inclusive", c.input_total, None, 0, c.output_tokens, None)  # no prompt_tokens_details
     plan = Plan(status=200, reason="OK", headers=headers(ids, 200, info.stream, req_id, model),
                 api="openai-completions", info=info, stream=info.stream, extra_truth={"request_id": req_id})
     if not info.stream:
@@ -386,10 +386,12 @@ def render_responses(info: ReqInfo, c: Content, ids: Ids, scen: dict, body: dict
                     add({"type": "response.output_text.delta", "item_id": it["id"], "output_index": oi,
                          "content_index": 0, "delta": piece, "logprobs": []}, [("text", piece)])
                     if "midstream_error" in scen and k == len(pieces) // 2:
+                        # wire-apis.md §5 rebuild 4: an error event without a terminal event is status
+                        # failed, so the raw finish is failed:<code>.
                         add({"type": "error", "code": "server_error",
                              "message": "The server had an error while processing your request. Sorry about that!",
                              "param": None},
-                            [("error", {"source": "stream", "type": "server_error",
+                            [("finish", "failed:server_error"), ("error", {"source": "stream", "type": "server_error",
                                         "message": "The server had an error while processing your request. "
                                                    "Sorry about that!"})])
                         return plan

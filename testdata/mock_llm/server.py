@@ -316,6 +316,7 @@ class Handler(BaseHTTPRequestHandler):
             if cut_done:
                 if cut_done == "rst":
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.server.abort_sockets.add(sock)
                 else:
                     try:
                         sock.shutdown(socket.SHUT_WR)
@@ -366,7 +367,18 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, addr, handler, family=socket.AF_INET):
         self.address_family = family
+        self.abort_sockets: set = set()  # connections to end with a bare RST (scenario `reset`)
         super().__init__(addr, handler)
+
+    def shutdown_request(self, request):
+        """End a `reset` connection with RST only. The default does shutdown(SHUT_WR) first, which puts
+        a FIN on the wire before the RST, and a passive observer then rightly sees a FIN-closed
+        response (the committed captures have that FIN; their truth files were corrected)."""
+        if request in self.abort_sockets:
+            self.abort_sockets.discard(request)
+            self.close_request(request)
+            return
+        super().shutdown_request(request)
 
 
 def make_server(host: str, port: int, truth: str | None, verbose: bool = False) -> Server:

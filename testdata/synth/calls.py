@@ -25,8 +25,22 @@ def llm_exchange(plan: CallPlan, rng: random.Random, *, think_s: float = 0.02,
     truth = dict(r.truth)
     path, _, query = r.path.partition("?")
     truth.update({"method": r.method, "path": path, "query": query or None, "host": r.host,
-                  "request_encoding": plan.req_encoding, "response_encoding": plan.resp_encoding})
+                  "request_encoding": plan.req_encoding, "response_encoding": plan.resp_encoding,
+                  "is_stream": response_is_stream(r.resp_headers, path, query)})
     return ExchangeSpec(request=req, response_chunks=chunks, think_s=think_s, truth=truth, framing=framing)
+
+
+_STREAM_MEDIA = ("text/event-stream", "application/x-ndjson", "application/jsonl")
+
+
+def response_is_stream(resp_headers: list[tuple[str, str]], path: str, query: str) -> bool:
+    """capture-and-http.md §6.5: streamed when the response media type is SSE/NDJSON, or the request was a
+    Gemini ``:streamGenerateContent`` without ``alt=sse`` (JSON array). It follows the response actually
+    sent, not the request's wish: an HTTP error answering a streaming request is a plain JSON body."""
+    ctype = next((v for k, v in resp_headers if k.lower() == "content-type"), "")
+    if ctype.split(";", 1)[0].strip().lower() in _STREAM_MEDIA:
+        return True
+    return path.endswith(":streamGenerateContent") and "alt=sse" not in query.split("&")
 
 
 def other_exchange(kind: str, host: str, rng: random.Random, headers: list[tuple[str, str]] | None = None,

@@ -30,13 +30,59 @@ def merged(traces: list[ConnTrace]) -> list[tuple[int, int, int, Seg]]:
 
 
 def choose_cut(order: list[tuple[int, int, int, Seg]], rng: random.Random) -> int:
-    """Index of the record to truncate: a large server data segment in the last ~8 % of the capture."""
+    """Index of the record to truncate: a large server data segment in the last ~8 % of the capture.
+
+    A cut that would leave captured bytes stranded past a missing range (a reordered segment whose
+    predecessor falls after the cut) is passed over for the next candidate: at end of source the engine
+    skips such a gap (damage ``gap``, watermark +∞, capture-and-http.md §2.6/§5.4), which the truth
+    model of a plain cut (aborted at the flow's last packet) does not describe.
+    """
     n = len(order)
     start = int(n * 0.92)
     cands = [i for i in range(start, n) if order[i][3].d != C2S and order[i][3].length > 64]
     if not cands:
         cands = [i for i in range(start, n) if order[i][3].length > 0] or [n - 1]
-    return rng.choice(cands)
+    first = cands.index(rng.choice(cands))
+    for k in range(len(cands)):
+        i = cands[(first + k) % len(cands)]
+        if not _strands_bytes(order, i):
+            return i
+    # heavy reordering can leave no clean data record: cut a bare ACK/FIN near the end instead
+    for i in range(n - 1, start - 1, -1):
+        if not order[i][3].length and not _strands_bytes(order, i):
+            return i
+    return cands[first]
+
+
+def _hole_starts(segs: list[Seg], d: int, skip: set[int]) -> set[int]:
+    """Stream offsets where captured data of direction ``d`` (minus ``skip``ped segments) has a hole
+    followed by more captured data."""
+    spans = sorted((s.off, s.off + (s.length if s.snap is None else s.snap))
+                   for s in segs if s.d == d and s.length and id(s) not in skip)
+    holes: set[int] = set()
+    nxt = 0
+    for a, b in spans:
+        if a > nxt:
+            holes.add(nxt)
+        nxt = max(nxt, b)
+    return holes
+
+
+def _strands_bytes(order: list[tuple[int, int, int, Seg]], cut: int) -> bool:
+    """Whether cutting at ``cut`` opens a hole that did not exist without the cut (drops and snaplen
+    cuts are holes either way, and are modelled by the truth), or drops a snaplen-cut segment."""
+    if any(s.snap is not None for _, _, _, s in order[cut:]):
+        return True  # a snaplen-cut segment must stay in the file, or its damage is a plain gap
+    by_conn: dict[int, list[Seg]] = {}
+    for _, ci, _, s in order:
+        by_conn.setdefault(ci, []).append(s)
+    gone = {id(s) for _, _, _, s in order[cut:]}
+    for ci in {ci for _, ci, _, _ in order[cut:]}:
+        segs = by_conn[ci]
+        for d in (0, 1):
+            if _hole_starts(segs, d, gone) != _hole_starts(segs, d, set()):
+                return True
+    return False
 
 
 def mark_cut(order: list[tuple[int, int, int, Seg]], cut: int) -> None:

@@ -9,6 +9,7 @@ connection-spec level (see :mod:`tcpflow`).
 """
 from __future__ import annotations
 
+import bisect
 import random
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class FaultLog:
 
     by_ordinal: dict[int, set[str]] = field(default_factory=dict)
     gap_at: dict[int, int] = field(default_factory=dict)  # ordinal -> first missing response offset
+    gap_end: dict[int, int] = field(default_factory=dict)  # ordinal -> first offset after the hole
 
     def add(self, ordinal: int | None, name: str) -> None:
         if ordinal is not None:
@@ -55,6 +57,33 @@ def _owner(ranges: list[ExchangeRanges], d: int, off: int) -> int | None:
     return None
 
 
+REORDER_MAX_US = 200_000
+"""Largest time between two swapped segments. Real reordering happens inside one burst; a swap across
+seconds would hold bytes back past the engine's gap timeout (capture-and-http.md §5.4, 2 s), which is
+damage, not a benign fault."""
+
+
+def _sent_upto(segs: list[Seg], d: int) -> tuple[list[int], list[int]]:
+    """``(times, ends)``: for direction ``d``, the highest stream offset sent by each segment time."""
+    times: list[int] = []
+    ends: list[int] = []
+    hi = 0
+    for s in sorted((x for x in segs if x.d == d and x.length), key=lambda x: x.ts):
+        hi = max(hi, s.off + s.length)
+        times.append(s.ts)
+        ends.append(hi)
+    return times, ends
+
+
+def _swappable(segs: list[Seg], j: int, i: int) -> bool:
+    """A benign swap: close in time, and no data of the other direction in between (a response can't
+    precede the request bytes it answers, nor a request the response that prompted it)."""
+    a, b = segs[j], segs[i]
+    if b.ts - a.ts > REORDER_MAX_US:
+        return False
+    return not any(s.length and s.d != a.d for s in segs[j + 1:i])
+
+
 def apply_benign(trace: ConnTrace, cfg: FaultConfig, rng: random.Random, log: FaultLog) -> None:
     """Reordering, retransmissions (full and partially overlapping) and duplicate capture."""
     segs = trace.segs
@@ -65,7 +94,9 @@ def apply_benign(trace: ConnTrace, cfg: FaultConfig, rng: random.Random, log: Fa
                 continue
             j = last_idx.get(s.d)
             last_idx[s.d] = i
-            if j is not None and segs[j].length and rng.random() < cfg.reorder:
+            # rng.random() is drawn exactly as before the _swappable guard existed, so seeds keep
+            # their other choices.
+            if j is not None and segs[j].length and rng.random() < cfg.reorder and _swappable(segs, j, i):
                 a, b = segs[j], segs[i]
                 a.off, b.off = b.off, a.off
                 a.length, b.length = b.length, a.length
@@ -75,7 +106,7 @@ def apply_benign(trace: ConnTrace, cfg: FaultConfig, rng: random.Random, log: Fa
                 last_idx.pop(s.d)
     if cfg.retransmit:
         extra: list[Seg] = []
-        total = (len(trace.streams[0]), len(trace.streams[1]))
+        sent = (_sent_upto(segs, C2S), _sent_upto(segs, S2C))
         for s in segs:
             if not s.length or s.snap is not None or rng.random() >= cfg.retransmit:
                 continue
@@ -83,7 +114,11 @@ def apply_benign(trace: ConnTrace, cfg: FaultConfig, rng: random.Random, log: Fa
             r.ts = s.ts + rng.randint(200, 5000)
             if rng.random() < 0.5 and s.length > 1:
                 half = s.length // 2
-                end = min(s.off + s.length + half, total[s.d])
+                # A retransmission can only carry bytes the sender had already sent by then (not the
+                # next response, written seconds later).
+                times, ends = sent[s.d]
+                upto = ends[bisect.bisect_right(times, r.ts) - 1]
+                end = min(s.off + s.length + half, upto)
                 r.off, r.length = s.off + half, end - (s.off + half)
                 name = "retransmit_overlap"
             else:
@@ -117,6 +152,11 @@ def apply_gap(trace: ConnTrace, kind: str, rng: random.Random, log: FaultLog) ->
     cands = [s for s in trace.segs if s.d == S2C and s.length and s.off >= head_end and s.off + s.length < hi]
     # the gap must be followed by at least one more segment of this response
     cands = [s for s in cands if s.length > 1]
+    # A partially overlapping retransmission starts mid-segment: dropping it would also drop (below) the
+    # original segment spanning its start, so the hole would begin earlier than logged, possibly in the
+    # response head. Only segments whose start no other segment covers can be the victim.
+    cands = [s for s in cands if not any(o is not s and o.d == S2C and o.length and o.off < s.off < o.off + o.length
+                                         for o in trace.segs)]
     if len(cands) < 2:
         return False
     victim = cands[rng.randrange(0, len(cands) - 1)]
@@ -131,4 +171,9 @@ def apply_gap(trace: ConnTrace, kind: str, rng: random.Random, log: FaultLog) ->
                      if not (s is not victim and s.d == S2C and s.length and s.off <= gap < s.off + s.length)]
     log.add(rg.ordinal, kind)
     log.gap_at[rg.ordinal] = gap
+    if kind == "drop":
+        # an overlapping retransmission of the victim may refill its second half
+        log.gap_end[rg.ordinal] = min(s.off for s in trace.segs if s.d == S2C and s.length and s.off > gap)
+    else:
+        log.gap_end[rg.ordinal] = victim.off + victim.length  # the engine skips the whole cut tail (§5.6)
     return True

@@ -123,7 +123,10 @@ def random_plan(api: str, rng: random.Random, *, outcome: str | None = None, str
     tools = TOOLS if api != "openai-completions" and (outcome == "tool_use" or rng.random() < 0.5) else []
     if outcome == "tool_use":
         n = 1 if rng.random() < 0.6 else rng.randint(2, 3)
-        calls = [make_tool_call(api, rng, TOOLS[i % len(TOOLS)]) for i in range(rng.randrange(3), rng.randrange(3) + n)]
+        # n calls starting at a random tool. (The end was once drawn separately from the start, so a
+        # "tool_use" plan could get zero calls; both draws are kept so seeds keep their other choices.)
+        first, _unused = rng.randrange(3), rng.randrange(3)
+        calls = [make_tool_call(api, rng, TOOLS[i % len(TOOLS)]) for i in range(first, first + n)]
         text = "" if rng.random() < 0.5 else "Let me look that up."
     elif outcome == "refusal":
         text = REFUSAL

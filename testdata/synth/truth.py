@@ -15,7 +15,8 @@ from .faults import FaultLog
 from .tcpflow import C2S, S2C, ConnTrace
 
 _NOT_ASSERTED_ON_DAMAGE = ("finish_reason_raw", "tool_calls", "input_tokens", "output_tokens",
-                           "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens")
+                           "cache_read_tokens", "cache_creation_tokens", "cache_creation_1h_tokens",
+                           "reasoning_tokens")
 
 
 class Delivery:
@@ -63,6 +64,27 @@ def first_packet_with(trace: ConnTrace, d: int, off: int) -> int | None:
     return None
 
 
+def _inside_chunk_data(stream: bytes, lo: int, hi: int, hole: tuple[int, int]) -> bool:
+    """Whether the hole lies within the data of one chunk of the chunked response ``stream[lo:hi]``:
+    the chunk size already read tells the parser how much to skip, so the framing survives the hole."""
+    pos = stream.find(b"\r\n\r\n", lo, hi)
+    if pos < 0:
+        return False
+    pos += 4
+    while pos < hi:
+        eol = stream.find(b"\r\n", pos, hi)
+        if eol < 0:
+            return False
+        size = int(stream[pos:eol].split(b";", 1)[0], 16)
+        if size == 0:
+            return False
+        start = eol + 2
+        if start <= hole[0] and hole[1] <= start + size:
+            return True
+        pos = start + size + 2
+    return False
+
+
 def us_to_s(ts: int | None) -> float | None:
     return None if ts is None else round(ts / 1e6, 6)
 
@@ -96,7 +118,9 @@ def conn_truth(trace: ConnTrace, log: FaultLog, source_id: str | None = None) ->
         resp_end: int | None
         if gap is not None:
             damage = ["truncated" if "snaplen" in faults else "gap"]
-            if rg.spec.framing == "length":
+            hole = (gap, log.gap_end.get(rg.ordinal, gap + 1))
+            if rg.spec.framing == "length" or _inside_chunk_data(trace.streams[S2C], lo, hi, hole):
+                # the parser counts the missing bytes as consumed and the body completes (§5.4)
                 resp_end = first_packet_with(trace, S2C, hi - 1)
             else:
                 state = "aborted"
@@ -110,6 +134,10 @@ def conn_truth(trace: ConnTrace, log: FaultLog, source_id: str | None = None) ->
                 state, resp_end = "complete", sdel.at(hi - 1)
         else:
             resp_end = sdel.at(hi - 1) if hi > lo else None
+        head_end = trace.streams[S2C].find(b"\r\n\r\n", lo, hi) if hi > lo else -1
+        # Status, framing and media type are known once the response head is complete (§9
+        # response_start); a response cut inside its head is aborted with none of them.
+        head_done = head_end >= 0 and sdel.at(head_end + 3) is not None
         if state == "complete" and gap is None and (hi <= lo or resp_end is None):
             # cut capture: the response never completed before the file ended (expiry at last packet)
             state = "no_response" if sdel.at(lo) is None else "aborted"
@@ -118,13 +146,16 @@ def conn_truth(trace: ConnTrace, log: FaultLog, source_id: str | None = None) ->
         if last_ts is not None and resp_end is not None and resp_end > last_ts:
             resp_end = last_ts  # the closing packet fell after the capture cut: flow expires at its last packet
             faults = sorted(set(faults) | {"capture_cut"})
+        if state == "aborted" and (hi <= lo or sdel.at(lo) is None):
+            state = "no_response"  # cut before any response byte reached the capture (§9)
         if state in ("aborted", "no_response"):
             rec["finish"] = "aborted"
             for k in _NOT_ASSERTED_ON_DAMAGE:
                 rec[k] = None
-            if state == "no_response":
+            if state == "no_response" or not head_done:
                 rec["status_code"] = None
                 rec["model"] = None
+                rec["is_stream"] = False  # no (complete) response head, nothing streamed (§6.5)
         elif damage:
             for k in _NOT_ASSERTED_ON_DAMAGE:
                 rec[k] = None

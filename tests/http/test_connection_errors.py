@@ -398,3 +398,26 @@ def test_obs_fold_and_header_value_decoding() -> None:
     (ex,) = k.sink.started
     assert ex.request_headers == [
         ("X-Fold", "a b"), ("X-Utf", "café \ufffd"), ("X-Dup", "1"), ("x-dup", "2")]
+
+
+def test_snaplen_truncation_is_damage_truncated_not_gap() -> None:
+    """§5.6/§6.6: a snaplen-cut tail is handled like a gap but recorded as ``truncated`` (the accuracy
+    harness found every snaplen exchange reported as ``gap``)."""
+    k = Conn()
+    k.c(get("/s") + get("/n"), 1)
+    k.s(SSE_HEAD + chunk(b"data: one\n\n") + b"5\r\nda", 2)
+    k.h.gap(False, 100, T0 + 2, "truncated")
+    k.s(b"ta: x\n\n\r\n0\r\n\r\n" + ok(b"next"), 8)
+    s, n = k.done
+    assert (s.state, s.end_cause, s.damage) == ("aborted", "gap", {"truncated"})
+    assert n.damage == set()
+
+
+def test_snaplen_truncation_inside_content_length_body() -> None:
+    k = Conn()
+    k.c(get(), 1)
+    k.s(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123", 2)
+    k.h.gap(False, 3, T0 + 2, "truncated")
+    k.s(b"789", 6)
+    (ex,) = k.done
+    assert (ex.state, ex.damage) == ("complete", {"truncated"})

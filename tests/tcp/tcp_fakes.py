@@ -22,13 +22,15 @@ class Recorder:
     def __init__(self, info: FlowInfo) -> None:
         self.info = info
         self.events: list[tuple[Any, ...]] = []
+        self.gap_reasons: list[str] = []  # the ``reason`` of each gap event, in order
         self.awaiting = False
 
     def data(self, from_client: bool, data: bytes, ts_us: int) -> None:
         self.events.append(("data", from_client, bytes(data), ts_us))
 
-    def gap(self, from_client: bool, nbytes: int, ts_us: int) -> None:
+    def gap(self, from_client: bool, nbytes: int, ts_us: int, reason: str = "gap") -> None:
         self.events.append(("gap", from_client, nbytes, ts_us))
+        self.gap_reasons.append(reason)
 
     def fin(self, from_client: bool, ts_us: int) -> None:
         self.events.append(("fin", from_client, ts_us))

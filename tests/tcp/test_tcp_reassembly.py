@@ -258,6 +258,7 @@ def test_worker_bound_skips_the_oldest_gap() -> None:
     hs.feed(c2.c(10, b"y" * 60, ts=T0 + 20))
     h1, h2 = hs.handlers
     assert h1.events == [("gap", True, 10, T0), ("data", True, b"x" * 60, T0 + 10)]
+    assert h1.gap_reasons == ["gap"]
     assert h2.events == []
     assert hs.counters["tcp_ooo_bytes"] == 60 and hs.r.ooo_bytes() == 60
 
@@ -272,6 +273,7 @@ def test_truncated_segment_in_order_then_resume() -> None:
         ("data", True, b"after", T0 + 11),
     ]
     assert hs.counters["tcp_gap_bytes"] == 5
+    assert hs.h.gap_reasons == ["truncated"]  # §5.6: the HTTP stage records damage "truncated"
 
 
 def test_truncated_segment_out_of_order() -> None:
@@ -284,6 +286,7 @@ def test_truncated_segment_out_of_order() -> None:
         ("gap", True, 4, T0 + 12),
         ("data", True, b"KL", T0 + 12),
     ]
+    assert hs.h.gap_reasons == ["truncated"]
     # a retransmission overlapping the gap only contributes bytes beyond it
     hs.feed(c.c(8, b"IJKLMN", ts=T0 + 13))
     assert hs.h.events[-1] == ("data", True, b"MN", T0 + 13)

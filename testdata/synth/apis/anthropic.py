@@ -82,7 +82,7 @@ def render(plan: CallPlan, rng: random.Random) -> Rendered:
                                      "ephemeral_1h_input_tokens": 0},
                   "output_tokens": u.output, "service_tier": "standard"}
     tokens = {"input_tokens": u.input, "output_tokens": u.output, "cache_read_tokens": u.cache_read,
-              "cache_creation_tokens": u.cache_creation, "reasoning_tokens": None}
+              "cache_creation_tokens": u.cache_creation, "cache_creation_1h_tokens": 0, "reasoning_tokens": None}
     calls = plan.tool_calls
     if not plan.stream:
         content: list[dict[str, Any]] = []

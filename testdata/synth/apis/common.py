@@ -95,6 +95,10 @@ def expected_finish(outcome: str, n_tool_calls: int) -> str:
         return "error"
     if n_tool_calls:
         return "tool_use"
+    if outcome == "tool_use":
+        # The raw value alone would decide (Responses `completed` → stop/other, Gemini STOP → stop …);
+        # plans never ask for this, so refuse instead of guessing.
+        raise ValueError("a tool_use plan without tool calls")
     return {"stop": "stop", "length": "length", "refusal": "content_filter", "tool_use": "tool_use"}[outcome]
 
 
@@ -112,7 +116,7 @@ def base_truth(plan: CallPlan, wire_api: str, status: int, raw: str | None, serv
         "usage_reported": any(v is not None for v in tokens.values()),
     }
     for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
-              "reasoning_tokens"):
+              "cache_creation_1h_tokens", "reasoning_tokens"):
         t[k] = tokens.get(k)
     if plan.extra.get("agent"):
         t["agent"] = plan.extra["agent"]
