@@ -48,19 +48,26 @@ class IngestResult:
 class Engine:
     """Runs capture files through the pipeline into a store (or nowhere, with ``store=None``)."""
 
-    def __init__(self, store: Any, cfg: Config, salt: bytes | None = None) -> None:
+    def __init__(self, store: Any, cfg: Config, salt: bytes | None = None, workers: int = 0) -> None:
+        from .parallel.stats import HealthTracker
         from .store.writer import StoreWriter
 
         self.cfg = cfg
         self.store = store
         self.counters: Counter = Counter()
+        self.workers = max(0, workers)  # decode processes; 0 = everything in this process
+        self.pipeline: Any = None  # the running ParallelPipeline / InlinePipeline (heron run, --workers N)
+        self.health = HealthTracker()
         salt = salt if salt is not None else (store.salt if store is not None else b"heron")
+        self.salt = salt
         self.redactor = Redactor(salt, enabled=cfg.redaction_enabled, extra_patterns=cfg.redaction_extra_patterns)
         self.writer = StoreWriter(store, self.counters) if store is not None else None
-        self.assembler = Assembler(self.writer, self.counters)
+        self.assembler = Assembler(self.writer, self.counters, cfg)
         self.worker = DecodeWorker(cfg, self.redactor, self.assembler, self.counters)
 
     def ingest(self, paths: list[str], source_ids: list[str]) -> IngestResult:
+        if self.workers > 0:
+            return self._ingest_parallel(paths, source_ids)
         result = IngestResult(counters=self.counters)
         t0 = time.perf_counter()
         for path, source_id in zip(paths, source_ids):
@@ -95,3 +102,33 @@ class Engine:
         self.counters.update(fc)
         status = "truncated" if fc["file_truncated"] else "ok"
         return FileResult(path, source_id, status, packets=fc["packets_read"])
+
+    # --- the parallel engine and polled sources (heron_core/parallel) ----------------------------------
+
+    def _ingest_parallel(self, paths: list[str], source_ids: list[str]) -> IngestResult:
+        """``ingest`` through a reader process and ``self.workers`` decode processes (same records)."""
+        from .capture.sources import SourceSpec
+
+        pipeline = self.open_pipeline(SourceSpec("files", paths=list(paths), source_ids=list(source_ids)))
+        run = pipeline.run()
+        files = [FileResult(o.path, o.source_id, o.status, packets=o.packets, error=o.error) for o in run.outcomes]
+        return IngestResult(files=files, counters=self.counters, duration_s=run.duration_s)
+
+    def open_pipeline(self, spec: Any) -> Any:
+        """The pipeline that runs ``spec`` (a ``capture.sources.SourceSpec``) with this engine's workers
+        setting: ``ParallelPipeline`` for N ≥ 1, ``InlinePipeline`` for 0. Call its ``run(...)``."""
+        from .parallel import InlinePipeline, ParallelPipeline
+
+        self.pipeline = ParallelPipeline(self, spec, self.workers) if self.workers > 0 else InlinePipeline(self, spec)
+        return self.pipeline
+
+    def pipeline_snapshot(self, tracker: Any = None) -> dict[str, Any]:
+        """Pipeline health, counters by stage, queue gauges and worker load: the ``GET /api/pipeline``
+        object (interfaces.md §7.2, capture-and-http.md §11). Health is judged against the previous
+        snapshot taken with the same ``tracker`` (``parallel.stats.HealthTracker``; default: the
+        engine's own), so several consumers (API, status file, log) don't steal each other's deltas."""
+        from .parallel.stats import snapshot
+
+        if self.pipeline is not None:
+            return self.pipeline.snapshot(tracker)
+        return snapshot(self.counters.copy(), [], [], tracker or self.health, lossy=False)

@@ -93,7 +93,9 @@ def ingest(
     except StoreError as exc:
         fail(str(db), str(exc))
     ids = [source_id] if source_id else source_id_for([str(f) for f in files])
-    engine = Engine(store, cfg)
+    if workers < 0:
+        fail("--workers", "must be 0 or more", 2)
+    engine = Engine(store, cfg, workers=workers)
     result = engine.ingest([str(f) for f in files], ids)
     record_run(engine, sys.argv, result)
     summary = ingest_summary(result, store)
@@ -116,6 +118,7 @@ def record_run(engine, argv: list[str], result) -> None:
     import uuid
 
     from heron_core import __version__
+    from heron_core.pricing import price_version
 
     now = time.time()
     engine.writer.add_rows("runs", [{
@@ -123,11 +126,11 @@ def record_run(engine, argv: list[str], result) -> None:
         "started_at": now - result.duration_s,
         "ended_at": now,
         "version": __version__,
-        "argv": orjson.dumps(argv).decode(),
-        "sources": orjson.dumps([{"path": f.path, "source_id": f.source_id, "status": f.status,
-                                  "packets": f.packets} for f in result.files]).decode(),
-        "counters": orjson.dumps(dict(result.counters)).decode(),
-        "price_version": None,
+        "argv": list(argv),
+        "sources": [{"path": f.path, "source_id": f.source_id, "status": f.status, "packets": f.packets}
+                    for f in result.files],
+        "counters": dict(result.counters),
+        "price_version": price_version(),
     }])
     engine.writer.flush()
 
@@ -212,10 +215,146 @@ def export_calls_cmd(
     typer.echo(f"exported {n}, skipped 0", err=True)
 
 
+
+def _export_store_records(db: Path, output: Optional[Path], make_filters, export) -> None:
+    """Shared body of ``export turns``/``export sessions``: open read-only, build filters (bad value →
+    exit 2), stream JSONL to FILE or stdout, summary on stderr."""
+    from heron_core.store.db import StoreError, open_store
+
+    if not db.exists():
+        fail(str(db), "no such database")
+    try:
+        store = open_store(str(db), read_only=True)
+    except StoreError as exc:
+        fail(str(db), str(exc))
+    try:
+        filters = make_filters()
+        filters.where()
+    except ValueError as exc:
+        fail("filter", str(exc), 2)
+    out = open(output, "wb") if output else sys.stdout.buffer
+    try:
+        n = export(store.conn, out, filters)
+    except ValueError as exc:
+        fail("filter", str(exc), 2)
+    finally:
+        if output:
+            out.close()
+    typer.echo(f"exported {n}, skipped 0", err=True)
+
+
+@export_app.command("turns")
+def export_turns_cmd(
+    db: Annotated[Path, typer.Option("--db", help="DuckDB file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="output file (default stdout)")] = None,
+    since: Annotated[Optional[str], typer.Option("--since")] = None,
+    until: Annotated[Optional[str], typer.Option("--until")] = None,
+    source_id: Annotated[Optional[str], typer.Option("--source-id")] = None,
+    agent_kind: Annotated[Optional[str], typer.Option("--agent-kind")] = None,
+    session: Annotated[Optional[str], typer.Option("--session")] = None,
+    turn: Annotated[Optional[str], typer.Option("--turn")] = None,
+    model: Annotated[Optional[str], typer.Option("--model")] = None,
+    wire_api: Annotated[Optional[str], typer.Option("--wire-api")] = None,
+    status: Annotated[Optional[str],
+                      typer.Option("--status", help="turn status: complete, incomplete, partial")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit")] = None,
+) -> None:
+    """Export turns as JSONL (interfaces.md §6.2)."""
+    from heron_core.export.turns import TurnFilters, export_turns
+
+    _export_store_records(db, output, lambda: TurnFilters(
+        since=since, until=until, source_id=source_id, agent_kind=agent_kind, session=session, turn=turn,
+        model=model, wire_api=wire_api, status=status, limit=limit), export_turns)
+
+
+@export_app.command("sessions")
+def export_sessions_cmd(
+    db: Annotated[Path, typer.Option("--db", help="DuckDB file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="output file (default stdout)")] = None,
+    since: Annotated[Optional[str], typer.Option("--since")] = None,
+    until: Annotated[Optional[str], typer.Option("--until")] = None,
+    source_id: Annotated[Optional[str], typer.Option("--source-id")] = None,
+    agent_kind: Annotated[Optional[str], typer.Option("--agent-kind")] = None,
+    session: Annotated[Optional[str], typer.Option("--session")] = None,
+    turn: Annotated[Optional[str], typer.Option("--turn")] = None,
+    model: Annotated[Optional[str], typer.Option("--model")] = None,
+    wire_api: Annotated[Optional[str], typer.Option("--wire-api")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="session state: active, idle")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit")] = None,
+) -> None:
+    """Export sessions as JSONL (interfaces.md §6.3); state is idle for a finished database."""
+    from heron_core.export.sessions import SessionFilters, export_sessions
+
+    _export_store_records(db, output, lambda: SessionFilters(
+        since=since, until=until, source_id=source_id, agent_kind=agent_kind, session=session, turn=turn,
+        model=model, wire_api=wire_api, status=status, limit=limit), export_sessions)
+
+
+@export_app.command("sft")
+def export_sft_cmd(
+    db: Annotated[Path, typer.Option("--db", help="DuckDB file")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="output file (default stdout)")] = None,
+    since: Annotated[Optional[str], typer.Option("--since")] = None,
+    until: Annotated[Optional[str], typer.Option("--until")] = None,
+    source_id: Annotated[Optional[str], typer.Option("--source-id")] = None,
+    agent_kind: Annotated[Optional[str], typer.Option("--agent-kind")] = None,
+    session: Annotated[Optional[str], typer.Option("--session")] = None,
+    turn: Annotated[Optional[str], typer.Option("--turn")] = None,
+    model: Annotated[Optional[str], typer.Option("--model")] = None,
+    wire_api: Annotated[Optional[str], typer.Option("--wire-api")] = None,
+    status: Annotated[Optional[str],
+                      typer.Option("--status", help="turn status: complete, incomplete, partial")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="at most this many turns")] = None,
+    scope: Annotated[str, typer.Option("--scope", help="turn or session")] = "turn",
+    include_incomplete: Annotated[bool, typer.Option("--include-incomplete")] = False,
+    include_subagents: Annotated[bool, typer.Option("--include-subagents")] = False,
+    report: Annotated[Optional[Path],
+                      typer.Option("--report", help="write {turn_id, session_id, reason} of skips")] = None,
+) -> None:
+    """Export agent trajectories as SFT JSONL (interfaces.md §6.4)."""
+    from heron_core.export.calls import CallFilters
+    from heron_core.export.sft import SCOPES, export_sft
+    from heron_core.store.db import StoreError, open_store
+
+    if scope not in SCOPES:
+        fail("--scope", f"invalid scope {scope!r}: use turn or session", 2)
+    if not db.exists():
+        fail(str(db), "no such database")
+    try:
+        store = open_store(str(db), read_only=True)
+    except StoreError as exc:
+        fail(str(db), str(exc))
+    filters = CallFilters(since=since, until=until, source_id=source_id, agent_kind=agent_kind,
+                          session=session, turn=turn, model=model, wire_api=wire_api, status=status,
+                          limit=limit)
+    out = open(output, "wb") if output else sys.stdout.buffer
+    rep = open(report, "wb") if report else None
+    try:
+        result = export_sft(store.conn, out, filters=filters, scope=scope,
+                            include_incomplete=include_incomplete, include_subagents=include_subagents,
+                            report=rep)
+    except ValueError as exc:  # a filter value the query could not use (bad time, bad status)
+        fail("filter", str(exc), 2)
+    finally:
+        if output:
+            out.close()
+        if rep is not None:
+            rep.close()
+    typer.echo(result.summary(), err=True)
+
+from heron_tui import cli_run  # noqa: E402,F401  (registers 'heron run' and 'heron probe' on app)
+from heron_tui import cli_serve  # noqa: E402,F401  (registers 'heron serve' and 'heron export otlp')
+
+
 def heron_main() -> None:
+    # 'heron [options]' is 'heron run [options]' (interfaces.md §1.1: 'heron --pcap-file F --no-retention').
+    argv = sys.argv[1:]
+    if argv and argv[0].startswith("-") and argv[0] not in ("--help", "-h"):
+        sys.argv.insert(1, "run")
     app(prog_name="heron")
 
 
 def tui_main() -> None:
-    typer.echo("heron-tui: error: the terminal UI is not built yet; use 'heron ingest'", err=True)
-    raise SystemExit(2)
+    from heron_tui.tui_cli import tui
+
+    tui(prog_name="heron-tui")

@@ -149,8 +149,23 @@ def _load(f: BinaryIO) -> tuple[Buffer, int, Refill]:
 
 
 def _window(buf: Buffer, pos: int, need: int) -> tuple[Buffer, int, int]:
-    """Refill of a mapped file: everything is mapped already, just move the limit one chunk on."""
+    """Refill of a mapped file: everything is mapped already, just move the limit one chunk on.
+
+    The pages already read are released from this process (``MADV_DONTNEED``; they stay in the page
+    cache), so the reader's resident memory stays at a few chunks instead of growing to the file size —
+    ``ru_maxrss`` counts touched file pages. Records before ``pos`` were all consumed; a late access
+    would only fault the page back in."""
+    if isinstance(buf, mmap.mmap) and _DONTNEED is not None:
+        drop = (pos - _CHUNK) // mmap.PAGESIZE * mmap.PAGESIZE
+        if drop > 0:
+            try:
+                buf.madvise(_DONTNEED, 0, drop)
+            except (OSError, ValueError):
+                pass
     return buf, pos, min(len(buf), pos + max(_CHUNK, need))
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def _refill(f: BinaryIO, buf: Buffer, pos: int, need: int) -> tuple[Buffer, int, int]:

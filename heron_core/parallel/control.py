@@ -1,0 +1,84 @@
+"""Run control shared by both engine modes: the result of a run, signal handling, the start method.
+
+Shutdown (capture-and-http.md §3): the first SIGINT/SIGTERM asks the pipeline to stop — the reader
+stops reading, every source ends with ``EndOfSource``, the workers drain their flows, the assembler
+closes turns and the writer flushes, then the process exits 0. A second signal raises ``Abort`` in the
+main thread: the children are killed and the store is closed as it is (DuckDB keeps it readable).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("heron")
+
+
+class Abort(BaseException):
+    """A second stop signal: leave now (BaseException, so ordinary ``except Exception`` can't eat it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Shutdown:
+    """Turns SIGINT/SIGTERM into a drain request, and a second one into ``Abort``."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signals = 0
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> Shutdown:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+        self._previous.clear()
+
+    def request(self) -> None:
+        """Ask for a drain without a signal (tests, the API)."""
+        self.requested = True
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.requested = True
+            log.warning("stopping: draining the pipeline (signal again to exit at once)")
+            return
+        raise Abort(signum)
+
+
+@dataclass
+class RunResult:
+    """What a pipeline run produced (the CLI's summary and the ``runs`` row are built from it)."""
+
+    outcomes: list[Any] = field(default_factory=list)  # capture.sources.FileOutcome per file
+    counters: Counter = field(default_factory=Counter)
+    duration_s: float = 0.0
+    drained: bool = False  # every source ended and the writer flushed
+    stopped: bool = False  # ended by a stop request
+    errors: list[str] = field(default_factory=list)  # processes that died or failed
+
+
+def default_start_method() -> str:
+    """'fork' on Linux: children start in milliseconds and inherit the imported engine; they never touch
+    the parent's DuckDB connection and leave through ``os._exit``. Elsewhere 'spawn' (macOS forks are
+    unsafe with system frameworks loaded); every process entry point is module-level and takes only
+    picklable arguments, so 'spawn' and 'forkserver' work too."""
+    if sys.platform.startswith("linux"):
+        return "fork"
+    return "spawn"
+
+
+def get_context(method: str | None = None) -> Any:
+    return multiprocessing.get_context(method or default_start_method())
