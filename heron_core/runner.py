@@ -155,6 +155,7 @@ def run(
     try:
         result = pipeline.run(shutdown=shutdown, on_started=started, on_tick=tick,
                               flush_s=LIVE_FLUSH_S if paced_or_live else FILE_FLUSH_S)
+        shutdown.check()  # a second signal during the final flush may have been swallowed by DuckDB
         state = "stopped" if shutdown.requested else "drained"
         for o in result.outcomes:
             if o.status == "failed":
@@ -169,6 +170,7 @@ def run(
             while not shutdown.requested:
                 time.sleep(0.2)
                 tick(engine)
+        shutdown.check()
         record_run(engine, spec, argv if argv is not None else sys.argv, result, started_at)
         if status is not None:
             status.write(engine, spec, "exited", started_at)

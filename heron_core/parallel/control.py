@@ -32,6 +32,7 @@ class Shutdown:
 
     def __init__(self) -> None:
         self.requested = False
+        self.aborted = 0  # the signal number of the second signal, once it came
         self.signals = 0
         self._previous: dict[int, Any] = {}
 
@@ -49,12 +50,20 @@ class Shutdown:
         """Ask for a drain without a signal (tests, the API)."""
         self.requested = True
 
+    def check(self) -> None:
+        """Raise ``Abort`` if a second signal came. The handler raises it too, but a C extension running
+        at that moment may turn it into its own error (DuckDB reports "Query interrupted", which the
+        store writer then retries), so the run loops also call this."""
+        if self.aborted:
+            raise Abort(self.aborted)
+
     def _handle(self, signum: int, _frame: Any) -> None:
         self.signals += 1
         if self.signals == 1:
             self.requested = True
             log.warning("stopping: draining the pipeline (signal again to exit at once)")
             return
+        self.aborted = signum
         raise Abort(signum)
 
 

@@ -76,6 +76,8 @@ class InlinePipeline:
         try:
             while True:
                 if self._stop or (shutdown is not None and shutdown.requested):
+                    if shutdown is not None:
+                        shutdown.check()
                     self.result.stopped = True
                     break
                 self._feed(src.poll(_POLL_S))
@@ -91,6 +93,8 @@ class InlinePipeline:
                     writer.flush()
         finally:
             self._feed(src.close())
+        if shutdown is not None:
+            shutdown.check()
         if isinstance(src, FileSource):
             self.result.outcomes = list(src.outcomes)
         if writer is not None:

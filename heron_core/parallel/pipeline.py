@@ -34,7 +34,6 @@ log = logging.getLogger("heron")
 
 _GET_TIMEOUT_S = 0.05
 _JOIN_S = 5.0
-_EXIT_GRACE_S = 2.0
 
 
 _PIPE_BYTES = 1 << 20
@@ -90,7 +89,6 @@ class ParallelPipeline:
         self.failure: CaptureError | None = None
         self.folded = False
         self._errors = 0
-        self._exited: dict[tuple[str, int], float] = {}
         self._on_started: Callable[[Any], None] | None = None
 
     # --- the assembler side ---------------------------------------------------------------------------
@@ -157,9 +155,11 @@ class ParallelPipeline:
         next_flush = time.monotonic() + (flush_s or 0.0)
         try:
             while len(self.done) < expected:
-                if shutdown is not None and shutdown.requested and not self.stop_event.is_set():
-                    self.stop_event.set()
-                    self.result.stopped = True
+                if shutdown is not None and shutdown.requested:
+                    shutdown.check()
+                    if not self.stop_event.is_set():
+                        self.stop_event.set()
+                        self.result.stopped = True
                 try:
                     item = get(timeout=_GET_TIMEOUT_S)
                 except queue.Empty:
@@ -213,9 +213,11 @@ class ParallelPipeline:
         for role, idx, p in [("reader", 0, self.reader)] + [("worker", i, p) for i, p in enumerate(self.procs)]:
             if (role, idx) in self.done or p.exitcode is None:
                 continue
-            # A process that ended normally may still have its last messages (``Done``) in the pipe.
-            seen = self._exited.setdefault((role, idx), now)
-            if p.exitcode == 0 and now - seen < _EXIT_GRACE_S:
+            # Exit code 0 is never a failure: a child exits 0 only after its ``Done`` went into the queue
+            # (the queue's feeder thread flushes before the process ends) or when this process is gone.
+            # Its last messages may sit behind many others while this process lags, for any length of
+            # time under load, so waiting a fixed grace and then killing everything lost good data.
+            if p.exitcode == 0:
                 continue
             msg = f"{role} {idx} exited unexpectedly (exit code {p.exitcode})"
             log.error(msg)
