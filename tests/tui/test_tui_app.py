@@ -413,9 +413,9 @@ async def test_no_turns_falls_back_to_calls():
 
 @pytest.fixture(scope="module")
 def big_pcap(tmp_path_factory):
-    """~11 MB synthetic capture: long enough to see rows before the end of the file."""
+    """~30 MB synthetic capture: long enough (seconds) to see rows before the end of the file."""
     out = tmp_path_factory.mktemp("big") / "scale.pcap"
-    subprocess.run([sys.executable, "-m", "testdata.synth", "scale", "-o", str(out), "--mb", "8", "--seed", "3"],
+    subprocess.run([sys.executable, "-m", "testdata.synth", "scale", "-o", str(out), "--mb", "24", "--seed", "3"],
                    check=True, cwd=ROOT, capture_output=True)
     return out
 
