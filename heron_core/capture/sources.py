@@ -52,8 +52,9 @@ class CaptureError(Exception):
 class SourceSpec:
     """What to read, as parsed from the command line; plain data so it pickles to a reader process.
 
-    ``kind`` is ``files`` (``paths`` with their ``source_ids``), ``live`` (``iface``, ``bpf_filter``) or
-    ``zmq`` (``endpoint``). ``replay_speed`` > 0 paces a file by its packet timestamps (wall clock only;
+    ``kind`` is ``files`` (``paths`` with their ``source_ids``), ``live`` (``iface``, ``bpf_filter``),
+    ``zmq`` (``endpoint``) or ``ebpf`` (TLS plaintext from uprobes, restricted to ``ebpf_pids`` /
+    ``ebpf_comms`` when given). ``replay_speed`` > 0 paces a file by its packet timestamps (wall clock only;
     event time stays the packet time)."""
 
     kind: str
@@ -65,6 +66,8 @@ class SourceSpec:
     source_id: str | None = None
     replay_speed: float = 0.0
     capture_backend: str = "auto"  # live: 'auto' | 'pcapy' | 'afpacket'
+    ebpf_pids: list[int] = field(default_factory=list)
+    ebpf_comms: list[str] = field(default_factory=list)
 
     @property
     def lossless(self) -> bool:
@@ -76,6 +79,9 @@ class SourceSpec:
             return ", ".join(self.paths)
         if self.kind == "live":
             return f"-i {self.iface}" + (f" ({self.bpf_filter})" if self.bpf_filter else "")
+        if self.kind == "ebpf":
+            sel = [f"pid {p}" for p in self.ebpf_pids] + [f"comm {c}" for c in self.ebpf_comms]
+            return "--ebpf" + (f" ({', '.join(sel)})" if sel else "")
         return f"--zmq {self.endpoint}"
 
 
@@ -278,6 +284,10 @@ def open_record_source(
         from heron_core.capture.zmq_source import ZmqSource
 
         return ZmqSource(spec, counters, cfg, saturated)
+    if spec.kind == "ebpf":
+        from heron_core.capture.ebpf import EbpfSource  # bcc is imported only for --ebpf
+
+        return EbpfSource(spec, counters, cfg)
     raise ValueError(f"unknown source kind {spec.kind!r}")
 
 
