@@ -1,5 +1,5 @@
-"""``heron serve``, ``heron export otlp`` and the API attachment of ``heron run`` (interfaces.md §1, §6.5,
-§7), registered on the ``heron`` app by cli.py.
+"""``heron serve`` and the API attachment of ``heron run`` (interfaces.md §1, §7), registered on the
+``heron`` app by cli.py.
 
 Errors follow cli.py: one line ``heron: error: <what>: <why>``; exit 2 for usage errors (a non-loopback
 ``--host`` without ``--token``/``--no-auth`` among them), 1 for input errors (no database, a database
@@ -8,14 +8,13 @@ locked by another process, a port that cannot be bound, a collector that refuses
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from heron_tui.cli import _setup_logging, app, export_app, fail
+from heron_tui.cli import _setup_logging, app, fail
 
 HOST_HELP = "API bind address (a non-loopback one needs --token or --no-auth)"
 
@@ -109,60 +108,3 @@ def run_api_hook(host: str, port: int | None, token: str | None, no_auth: bool, 
             sock.close()
 
     return on_started, stop
-
-
-@export_app.command("otlp")
-def export_otlp_cmd(
-    db: Annotated[Path, typer.Option("--db", help="DuckDB file")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="output file (default stdout)")] = None,
-    since: Annotated[str | None, typer.Option("--since")] = None,
-    until: Annotated[str | None, typer.Option("--until")] = None,
-    source_id: Annotated[str | None, typer.Option("--source-id")] = None,
-    agent_kind: Annotated[str | None, typer.Option("--agent-kind")] = None,
-    session: Annotated[str | None, typer.Option("--session")] = None,
-    turn: Annotated[str | None, typer.Option("--turn")] = None,
-    model: Annotated[str | None, typer.Option("--model")] = None,
-    wire_api: Annotated[str | None, typer.Option("--wire-api")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="turn status: complete, incomplete, "
-                                                                   "partial (turns only)")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="at most this many requests (lines)")] = None,
-    content: Annotated[bool, typer.Option("--content", help="add messages and tool arguments/results "
-                                                            "(redacted)")] = False,
-    endpoint: Annotated[str | None, typer.Option("--endpoint", help="POST to URL/v1/traces instead of "
-                                                                       "writing JSON lines")] = None,
-) -> None:
-    """Export turns and calls as OpenTelemetry traces, OTLP/JSON (interfaces.md §6.5)."""
-    from heron_core.export.otlp import OtlpFilters, OtlpPostError, export_otlp, post_otlp
-    from heron_core.store.db import StoreError, open_store
-
-    if endpoint is not None and output is not None:
-        fail("--endpoint", "give --endpoint URL or -o FILE, not both", 2)
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        fail("--endpoint", f"not an http(s) URL: {endpoint!r}", 2)
-    filters = OtlpFilters(since=since, until=until, source_id=source_id, agent_kind=agent_kind, session=session,
-                          turn=turn, model=model, wire_api=wire_api, status=status, limit=limit)
-    try:
-        filters.validate()
-    except ValueError as exc:
-        fail("filter", str(exc), 2)
-    if not db.exists():
-        fail(str(db), "no such database")
-    try:
-        store = open_store(str(db), read_only=True)
-    except StoreError as exc:
-        fail(str(db), str(exc))
-    try:
-        if endpoint is not None:
-            try:
-                result = post_otlp(store.conn, endpoint, filters, content=content)
-            except OtlpPostError as exc:
-                fail("--endpoint", str(exc))
-        else:
-            if output is not None:
-                with open(output, "wb") as fh:
-                    result = export_otlp(store.conn, fh, filters, content=content)
-            else:
-                result = export_otlp(store.conn, sys.stdout.buffer, filters, content=content)
-    finally:
-        store.close()
-    typer.echo(result.summary(), err=True)
