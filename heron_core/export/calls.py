@@ -10,16 +10,16 @@ memory. Hop legs (``proxy_out``, ``mirror_secondary``) are included, marked by `
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 import duckdb
 import orjson
 
+from heron_core.export.filters import RecordFilters, join_conds, stream_records, values, with_limit
+from heron_core.export.filters import parse_time  # noqa: F401  (re-exported: callers import it from here)
 from heron_core.store.schema import CALLS, JSON, quote
 
 CALL_EXPORT_FIELDS: tuple[str, ...] = (
@@ -48,7 +48,6 @@ SELECT_COLUMNS: tuple[str, ...] = tuple(
 )
 """``calls`` columns that ``call_record`` needs, in table order; select exactly these."""
 
-BATCH = 1000
 
 
 def _plan() -> list[tuple[str, Callable[[tuple], Any]]]:
@@ -95,40 +94,9 @@ def call_record(row: Sequence[Any]) -> dict[str, Any]:
 # --- filters -------------------------------------------------------------------------------------------
 
 
-def parse_time(value: float | int | str) -> float:
-    """``--since``/``--until``: epoch seconds or RFC 3339 (``Z`` or offset; no offset = UTC)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        t = float(value)
-    else:
-        s = str(value).strip()
-        try:
-            t = float(s)
-        except ValueError:
-            try:
-                dt = datetime.fromisoformat(s.upper())
-            except ValueError:
-                raise ValueError(f"invalid time {value!r}: use epoch seconds or RFC 3339") from None
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)
-            t = dt.timestamp()
-    if not math.isfinite(t):
-        raise ValueError(f"invalid time {value!r}")
-    return t
-
-
-def _values(v: str | Sequence[str] | None) -> list[str]:
-    """Multi-value filter: a list, or comma-separated text (the API accepts both, like the CLI)."""
-    if v is None:
-        return []
-    items = [v] if isinstance(v, str) else list(v)
-    return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
-
-
-_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
-
 
 @dataclass(slots=True)
-class CallFilters:
+class CallFilters(RecordFilters):
     """The export filters of interfaces.md §1.2, for calls. Multi-value fields take a list or commas.
 
     ``since``/``until`` bound ``request_start`` (half-open: since ≤ t < until). ``model`` matches the
@@ -137,62 +105,23 @@ class CallFilters:
     errors); several values are OR-ed.
     """
 
-    since: float | str | None = None
-    until: float | str | None = None
-    source_id: str | Sequence[str] | None = None
-    agent_kind: str | Sequence[str] | None = None
-    session: str | Sequence[str] | None = None
-    turn: str | Sequence[str] | None = None
-    model: str | Sequence[str] | None = None
-    wire_api: str | Sequence[str] | None = None
-    status: str | int | Sequence[str | int] | None = None
-    limit: int | None = None
-
     def where(self) -> tuple[str, list[Any]]:
         """``(SQL condition, parameters)``; raises ``ValueError`` (a usage error) on a bad value."""
         conds: list[str] = []
         params: list[Any] = []
-        if self.since is not None:
-            conds.append("request_start >= ?")
-            params.append(parse_time(self.since))
-        if self.until is not None:
-            conds.append("request_start < ?")
-            params.append(parse_time(self.until))
-        for column, value in (
-            ("source_id", self.source_id),
-            ("agent_kind", self.agent_kind),
-            ("session_id", self.session),
-            ("turn_id", self.turn),
-            ("wire_api", self.wire_api),
-        ):
-            vals = _values(value)
-            if vals:
-                conds.append(f"{quote(column)} IN ({', '.join('?' * len(vals))})")
-                params.extend(vals)
-        models = _values(self.model)
+        self.time_range("request_start", "request_start", conds, params)
+        self.id_columns((("source_id", self.source_id), ("agent_kind", self.agent_kind),
+                         ("session_id", self.session), ("turn_id", self.turn), ("wire_api", self.wire_api)),
+                        conds, params)
+        models = values(self.model)
         if models:
             marks = ", ".join("?" * len(models))
             conds.append(f"(model IN ({marks}) OR model_requested IN ({marks}))")
             params.extend(models + models)
-        statuses = _values(self.status if not isinstance(self.status, int) else str(self.status))
+        statuses = values(self.status if not isinstance(self.status, int) else str(self.status))
         if statuses:
-            ors = []
-            for s in statuses:
-                m = _STATUS_CLASS.match(s)
-                if s.isdigit() and len(s) == 3:
-                    ors.append("status_code = ?")
-                    params.append(int(s))
-                elif m:
-                    ors.append("(status_code >= ? AND status_code < ?)")
-                    params.extend((int(m.group(1)) * 100, int(m.group(1)) * 100 + 100))
-                elif s.lower() == "ok":
-                    ors.append("ok")
-                elif s.lower() == "error":
-                    ors.append("(status_code >= 400 OR finish IN ('error', 'aborted'))")
-                else:
-                    raise ValueError(f"invalid status {s!r}: use a code (429), a class (5xx), ok or error")
-            conds.append("(" + " OR ".join(ors) + ")")
-        return (" AND ".join(conds) if conds else "TRUE"), params
+            conds.append("(" + " OR ".join(_status_condition(s, params) for s in statuses) + ")")
+        return join_conds(conds), params
 
     def query(self) -> tuple[str, list[Any]]:
         """The full export query, ordered by ``request_start`` then ``call_id`` (stable, repeatable)."""
@@ -201,30 +130,28 @@ class CallFilters:
             f"SELECT {', '.join(quote(c) for c in SELECT_COLUMNS)} FROM calls WHERE {where} "
             "ORDER BY request_start NULLS LAST, call_id"
         )
-        if self.limit is not None:
-            if int(self.limit) < 0:
-                raise ValueError(f"invalid limit {self.limit!r}")
-            sql += " LIMIT ?"
-            params.append(int(self.limit))
-        return sql, params
+        return with_limit(sql, params, self.limit)
+
+
+def _status_condition(s: str, params: list[Any]) -> str:
+    m = _STATUS_CLASS.match(s)
+    if s.isdigit() and len(s) == 3:
+        params.append(int(s))
+        return "status_code = ?"
+    if m:
+        params.extend((int(m.group(1)) * 100, int(m.group(1)) * 100 + 100))
+        return "(status_code >= ? AND status_code < ?)"
+    if s.lower() == "ok":
+        return "ok"
+    if s.lower() == "error":
+        return "(status_code >= 400 OR finish IN ('error', 'aborted'))"
+    raise ValueError(f"invalid status {s!r}: use a code (429), a class (5xx), ok or error")
+
+
+_STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 
 
 def export_calls(conn: duckdb.DuckDBPyConnection, out: BinaryIO, filters: CallFilters | None = None) -> int:
-    """Write matching calls to ``out`` as JSONL (§6.1); returns the number of records written.
-
-    Uses its own cursor, so it may run beside the writer and other readers of the same connection.
-    """
+    """Write matching calls to ``out`` as JSONL (§6.1); returns the number of records written."""
     sql, params = (filters or CallFilters()).query()
-    cur = conn.cursor()
-    n = 0
-    try:
-        cur.execute(sql, params)
-        while True:
-            rows = cur.fetchmany(BATCH)
-            if not rows:
-                break
-            out.write(b"".join(orjson.dumps(call_record(r), option=orjson.OPT_APPEND_NEWLINE) for r in rows))
-            n += len(rows)
-    finally:
-        cur.close()
-    return n
+    return stream_records(conn, out, sql, params, call_record)

@@ -36,7 +36,8 @@ import orjson
 
 from heron_core import __version__
 from heron_core.bodies import decompress_body
-from heron_core.export.calls import SELECT_COLUMNS, CallFilters, _values, call_record
+from heron_core.export.calls import SELECT_COLUMNS, CallFilters, call_record
+from heron_core.export.filters import RecordFilters, values
 from heron_core.export.messages import Message, Unparseable, request_trajectory, response_message
 from heron_core.export.turns import TURN_STATUSES, TurnFilters, turn_record
 from heron_core.store.schema import TOOL_CALLS, quote
@@ -108,36 +109,21 @@ def provider_name(provider: str | None, host: str | None, app: str | None) -> st
 
 
 @dataclass(slots=True)
-class OtlpFilters:
+class OtlpFilters(RecordFilters):
     """The export filters of interfaces.md §1.2 for traces. Turns are selected by their ``start``,
     turn-less calls by ``request_start``. ``status`` takes turn statuses; giving it selects turns only
     (a call without a turn has no turn status). ``turn`` likewise selects turns only. ``limit`` caps the
     number of lines (requests) written."""
 
-    since: float | str | None = None
-    until: float | str | None = None
-    source_id: str | Sequence[str] | None = None
-    agent_kind: str | Sequence[str] | None = None
-    session: str | Sequence[str] | None = None
-    turn: str | Sequence[str] | None = None
-    model: str | Sequence[str] | None = None
-    wire_api: str | Sequence[str] | None = None
-    status: str | Sequence[str] | None = None
-    limit: int | None = None
-
     def turn_query(self) -> tuple[str, list[Any]]:
-        f = TurnFilters(since=self.since, until=self.until, source_id=self.source_id, agent_kind=self.agent_kind,
-                        session=self.session, turn=self.turn, model=self.model, wire_api=self.wire_api,
-                        status=self.status)
-        return f.query()
+        return TurnFilters(**{**self.kwargs(), "limit": None}).query()
 
     def call_query(self) -> tuple[str, list[Any]] | None:
         """Turn-less calls (secondary hop legs left out: they repeat a call already exported), or None
         when the filters select turns only."""
-        if _values(self.status) or _values(self.turn):
+        if values(self.status) or values(self.turn):
             return None
-        f = CallFilters(since=self.since, until=self.until, source_id=self.source_id, agent_kind=self.agent_kind,
-                        session=self.session, model=self.model, wire_api=self.wire_api)
+        f = CallFilters(**{**self.kwargs(), "turn": None, "status": None, "limit": None})
         where, params = f.where()
         cols = ", ".join(quote(c) for c in _CALL_COLUMNS)
         return (f"SELECT {cols} FROM calls WHERE {where} AND turn_id IS NULL AND coalesce(hop_role, '') "
@@ -145,7 +131,7 @@ class OtlpFilters:
 
     def validate(self) -> None:
         """Raise ``ValueError`` (a usage error) on a bad value, before anything is written."""
-        bad = [s for s in _values(self.status) if s not in TURN_STATUSES]
+        bad = [s for s in values(self.status) if s not in TURN_STATUSES]
         if bad:
             raise ValueError(f"invalid status {bad[0]!r} for otlp: use {', '.join(TURN_STATUSES)}")
         if self.limit is not None and int(self.limit) < 0:

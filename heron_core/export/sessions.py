@@ -13,8 +13,8 @@ from typing import Any, BinaryIO
 
 import duckdb
 
-from heron_core.export.calls import _values, parse_time
-from heron_core.export.turns import Multi, _limit, in_list, record_plan, stream_records
+from heron_core.export.filters import RecordFilters, in_list, join_conds, stream_records, values, with_limit
+from heron_core.export.turns import record_plan
 from heron_core.store.schema import SESSIONS, quote
 
 SESSION_EXPORT_FIELDS: tuple[str, ...] = (
@@ -48,22 +48,12 @@ def session_record(row: Sequence[Any], watermark: float | None = None,
 
 
 @dataclass(slots=True)
-class SessionFilters:
+class SessionFilters(RecordFilters):
     """The export filters of interfaces.md §1.2 applied to sessions. ``since``/``until`` select sessions
     overlapping the range (``last_end ≥ since``, ``first_start < until``); ``turn`` selects the session of
     that turn; ``model`` any model the session used; ``wire_api`` sessions with a call of that API;
     ``status`` takes states (``active``, ``idle``), evaluated against ``watermark`` (None: finished)."""
 
-    since: float | str | None = None
-    until: float | str | None = None
-    source_id: Multi = None
-    agent_kind: Multi = None
-    session: Multi = None
-    turn: Multi = None
-    model: Multi = None
-    wire_api: Multi = None
-    status: Multi = None
-    limit: int | None = None
     watermark: float | None = None
     idle_timeout_s: float = 600.0
 
@@ -71,28 +61,20 @@ class SessionFilters:
         """``(SQL condition, parameters)``; raises ``ValueError`` (a usage error) on a bad value."""
         conds: list[str] = []
         params: list[Any] = []
-        if self.since is not None:
-            conds.append("coalesce(last_end, first_start) >= ?")
-            params.append(parse_time(self.since))
-        if self.until is not None:
-            conds.append("first_start < ?")
-            params.append(parse_time(self.until))
-        for column, value in (("source_id", self.source_id), ("agent_kind", self.agent_kind),
-                              ("session_id", self.session)):
-            vals = _values(value)
-            if vals:
-                conds.append(in_list(column, vals, params))
-        turns = _values(self.turn)
+        self.time_range("coalesce(last_end, first_start)", "first_start", conds, params)
+        self.id_columns((("source_id", self.source_id), ("agent_kind", self.agent_kind),
+                         ("session_id", self.session)), conds, params)
+        turns = values(self.turn)
         if turns:
             conds.append(f"session_id IN (SELECT session_id FROM turns WHERE {in_list('turn_id', turns, params)})")
-        models = _values(self.model)
+        models = values(self.model)
         if models:
             conds.append("list_has_any(models, ?::VARCHAR[])")
             params.append(models)
-        apis = _values(self.wire_api)
+        apis = values(self.wire_api)
         if apis:
             conds.append(f"session_id IN (SELECT session_id FROM calls WHERE {in_list('wire_api', apis, params)})")
-        states = _values(self.status)
+        states = values(self.status)
         if states:
             bad = [s for s in states if s not in SESSION_STATES]
             if bad:
@@ -103,14 +85,14 @@ class SessionFilters:
                 active = "coalesce(last_end >= ?, false)"
                 conds.append(active if states[0] == "active" else f"NOT {active}")
                 params.append(self.watermark - self.idle_timeout_s)
-        return (" AND ".join(conds) if conds else "TRUE"), params
+        return join_conds(conds), params
 
     def query(self) -> tuple[str, list[Any]]:
         """The export query, ordered by ``first_start`` then ``session_id`` (stable, repeatable)."""
         where, params = self.where()
         cols = ", ".join(quote(c) for c in SESSIONS.column_names)
         sql = f"SELECT {cols} FROM sessions WHERE {where} ORDER BY first_start NULLS LAST, session_id"
-        return _limit(sql, params, self.limit)
+        return with_limit(sql, params, self.limit)
 
 
 def export_sessions(conn: duckdb.DuckDBPyConnection, out: BinaryIO, filters: SessionFilters | None = None) -> int:

@@ -28,7 +28,7 @@ import orjson
 import zstandard
 
 from heron_core.bodies import decompress_body
-from heron_core.export.calls import _values, parse_time
+from heron_core.export.turns import TurnFilters
 from heron_core.export.messages import (
     Message,
     Trajectory,
@@ -43,7 +43,6 @@ from heron_core.wire.common import strip_system_reminders
 FORMAT = "heron-sft/1"
 SKIP_REASONS = ("no_final_call", "body_truncated", "body_missing", "unparseable", "damaged")
 SCOPES = ("turn", "session")
-TURN_STATUSES = ("complete", "incomplete", "partial")
 _TURN_COLUMNS = ("turn_id", "session_id", "source_id", "agent_kind", "status", "start", "end",
                  "final_call_id", "call_count", "input_total_tokens", "output_tokens", "cost_usd")
 _CALL_COLUMNS = ("call_id", "source_id", "session_id", "agent_kind", "wire_api", "model", "finish", "damaged",
@@ -86,39 +85,17 @@ class _Traj:
 
 
 def turn_where(filters: Any) -> tuple[str, list[Any]]:
-    """The export filters (interfaces.md §1.2) applied to turns: ``since``/``until`` bound the turn's
-    ``start``; ``model`` matches any model the turn used; ``status`` takes turn statuses (complete,
-    incomplete, partial). Accepts ``CallFilters`` or any object with those attribute names; raises
-    ``ValueError`` (a usage error) on a bad value."""
+    """The export filters (interfaces.md §1.2) applied to turns, as ``TurnFilters`` applies them
+    (``since``/``until`` bound the turn's ``start``, ``model`` any model the turn used, ``status`` turn
+    statuses). Accepts ``CallFilters`` or any object with those attribute names; raises ``ValueError``
+    (a usage error) on a bad value."""
     if filters is None:
         return "TRUE", []
-    conds: list[str] = []
-    params: list[Any] = []
-    if getattr(filters, "since", None) is not None:
-        conds.append('"start" >= ?')
-        params.append(parse_time(filters.since))
-    if getattr(filters, "until", None) is not None:
-        conds.append('"start" < ?')
-        params.append(parse_time(filters.until))
-    for column, attr in (("source_id", "source_id"), ("agent_kind", "agent_kind"), ("session_id", "session"),
-                         ("turn_id", "turn"), ("wire_api", "wire_api")):
-        vals = _values(getattr(filters, attr, None))
-        if vals:
-            conds.append(f"{quote(column)} IN ({', '.join('?' * len(vals))})")
-            params.extend(vals)
-    models = _values(getattr(filters, "model", None))
-    if models:
-        conds.append("list_has_any(models, ?::VARCHAR[])")
-        params.append(models)
-    status = getattr(filters, "status", None)
-    statuses = _values(str(status) if isinstance(status, int) else status)
-    if statuses:
-        bad = [s for s in statuses if s not in TURN_STATUSES]
-        if bad:
-            raise ValueError(f"invalid status {bad[0]!r} for sft: use {', '.join(TURN_STATUSES)}")
-        conds.append(f"status IN ({', '.join('?' * len(statuses))})")
-        params.extend(statuses)
-    return (" AND ".join(conds) if conds else "TRUE"), params
+    names = ("since", "until", "source_id", "agent_kind", "session", "turn", "model", "wire_api", "status")
+    kw = {n: getattr(filters, n, None) for n in names}
+    if isinstance(kw["status"], int):
+        kw["status"] = str(kw["status"])
+    return TurnFilters(**kw).where()
 
 
 def _turns(conn: duckdb.DuckDBPyConnection, where: str, params: list[Any], limit: int | None) -> list[dict]:
