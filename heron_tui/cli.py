@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import orjson
 import typer
@@ -29,6 +31,23 @@ class UserError(Exception):
 def fail(what: str, why: str, code: int = 1) -> None:
     typer.echo(f"heron: error: {what}: {why}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def read_store(db: Path) -> Iterator[Any]:
+    """The database opened read-only, closed afterwards; missing or unreadable is one line, exit 1."""
+    from heron_core.store.db import StoreError, open_store
+
+    if not db.exists():
+        fail(str(db), "no such database")
+    try:
+        store = open_store(str(db), read_only=True)
+    except StoreError as exc:
+        fail(str(db), str(exc))
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

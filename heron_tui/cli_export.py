@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from heron_tui.cli import export_app, fail
+from heron_tui.cli import export_app, fail, read_store
 
 DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file")]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--output", help="output file (default stdout)")]
@@ -52,23 +52,6 @@ def _filters(make: Callable[[], Any]) -> Any:
 
 
 @contextmanager
-def _read_store(db: Path) -> Iterator[Any]:
-    """The database opened read-only, closed afterwards; missing or unreadable is one line, exit 1."""
-    from heron_core.store.db import StoreError, open_store
-
-    if not db.exists():
-        fail(str(db), "no such database")
-    try:
-        store = open_store(str(db), read_only=True)
-    except StoreError as exc:
-        fail(str(db), str(exc))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@contextmanager
 def _output(path: Optional[Path]) -> Iterator[Any]:
     if path is None:
         yield sys.stdout.buffer
@@ -79,7 +62,7 @@ def _output(path: Optional[Path]) -> Iterator[Any]:
 
 def _export_records(db: Path, output: Optional[Path], filters: Any, export: Callable[..., int]) -> None:
     """Shared body of ``export calls|turns|sessions``: stream JSONL, summary on stderr."""
-    with _read_store(db) as store, _output(output) as out:
+    with read_store(db) as store, _output(output) as out:
         try:
             n = export(store.conn, out, filters)
         except ValueError as exc:  # a filter value the query could not use (bad time, bad status)
@@ -150,7 +133,7 @@ def export_sft_cmd(
         fail("--scope", f"invalid scope {scope!r}: use turn or session", 2)
     kw = _filter_kwargs(since, until, source_id, agent_kind, session, turn, model, wire_api, status, limit)
     filters = _filters(lambda: CallFilters(**kw))
-    with _read_store(db) as store, _output(output) as out, _output(report) if report else _null() as rep:
+    with read_store(db) as store, _output(output) as out, _output(report) if report else _null() as rep:
         try:
             result = export_sft(store.conn, out, filters=filters, scope=scope,
                                 include_incomplete=include_incomplete, include_subagents=include_subagents,
@@ -187,7 +170,7 @@ def export_otlp_cmd(
         fail("--endpoint", f"not an http(s) URL: {endpoint!r}", 2)
     kw = _filter_kwargs(since, until, source_id, agent_kind, session, turn, model, wire_api, status, limit)
     filters = _filters(lambda: OtlpFilters(**kw))
-    with _read_store(db) as store:
+    with read_store(db) as store:
         if endpoint is not None:
             try:
                 result = post_otlp(store.conn, endpoint, filters, content=content)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from heron_tui.cli import _setup_logging, app, fail
+from heron_tui.cli import _setup_logging, app, fail, read_store
 
 HOST_HELP = "API bind address (a non-loopback one needs --token or --no-auth)"
 
@@ -46,7 +46,6 @@ def serve_cmd(
     quiet: Annotated[bool, typer.Option("-q", help="less logging")] = False,
 ) -> None:
     """Serve an existing database read-only: REST API and web console, no engine."""
-    from heron_core.store.db import StoreError, open_store
     from heron_tui.api import create_app
     from heron_tui.api.server import bind, serve_forever, url_of
 
@@ -54,21 +53,13 @@ def serve_cmd(
     tok = api_options(host, token, no_auth)
     if not 0 <= port <= 65535:
         fail("--port", f"{port} is not a TCP port", 2)
-    if not db.exists():
-        fail(str(db), "no such database")
-    try:
-        store = open_store(str(db), read_only=True)
-    except StoreError as exc:
-        fail(str(db), str(exc))
-    try:
+    with read_store(db) as store:
         try:
             sock = bind(host, port)
         except OSError as exc:
             fail(f"{host}:{port}", exc.strerror or str(exc))
         typer.echo(f"heron: serving {db} read-only on {url_of(sock)}" + ("" if tok else " (no token)"), err=True)
         serve_forever(create_app(store, token=tok, read_only=True), sock)
-    finally:
-        store.close()
 
 
 def run_api_hook(host: str, port: int | None, token: str | None, no_auth: bool, store: Any,
