@@ -4,10 +4,12 @@ usage: python benchmarks/bench_ingest.py [--mb 250] [--workers 0,2] [--double] [
 
 For each ``--workers`` value the whole pipeline (reader, decode workers, assembler, store writer into a
 fresh DuckDB file) runs in a child process, timed from ``Engine.ingest`` call to return (interpreter
-start-up and imports excluded). Reported: MB/s, packets/s, LLM calls/s, peak RSS per process
-(``getrusage`` of the main process, and the largest of its children: reader and workers) and the peak
-of the tree's summed PSS sampled from /proc every 0.2 s (RSS would count the pages a forked child
-shares with its parent twice). ``tshark -r FILE -Y http.response``
+start-up and imports excluded). Reported: MB/s, packets/s, LLM calls/s, CPU seconds per process (the
+main process during the ingest, writer thread included; reader and workers from their final ``Stats``)
+with the load average — on a shared machine wall time moves with the load, CPU time much less — peak
+RSS per process (``getrusage`` of the main process, and the largest of its children: reader and
+workers) and the peak of the tree's summed PSS sampled from /proc every 0.2 s (RSS would count the
+pages a forked child shares with its parent twice). ``tshark -r FILE -Y http.response``
 on the same file gives the reference time. ``--double`` repeats everything on a capture twice as large,
 to show that memory does not grow with the input.
 """
@@ -84,13 +86,21 @@ def child(workers: int, capture: str, db: str) -> None:
     store = open_store(db)
     engine = Engine(store, Config(), workers=workers)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     result = engine.ingest([capture], source_id_for([capture]))
     wall = time.perf_counter() - t0
+    main_ingest_cpu = time.process_time() - c0
     store.close()
     sampler.stop.set()
     sampler.join()
     c = result.counters
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds per process: the main process's own, and what the reader and workers reported
+    cpu = {"main": round(main_ingest_cpu, 2)}
+    stats = getattr(engine.pipeline, "stats", None)
+    if stats is not None:
+        for (role, index), load in sorted(stats.load.items()):
+            cpu[role if role == "reader" else f"{role}{index}"] = load.get("cpu_s")
     print(json.dumps({
         "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
         "workers": workers, "wall_s": wall, "process_s": time.perf_counter() - t_start,
@@ -98,7 +108,8 @@ def child(workers: int, capture: str, db: str) -> None:
         "exchanges": c["exchanges"], "errors": c["internal_errors"],
         "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_child_max_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "pss_tree_peak_mb": sampler.peak_kb / 1024,
+        "pss_tree_peak_mb": sampler.peak_kb / 1024, "cpu_by_process": cpu,  # main: during ingest only
+        "loadavg": os.getloadavg()[0],
     }))
 
 
@@ -148,6 +159,8 @@ def report(capture: Path, runs: list[dict], tshark: tuple[float, float] | None) 
         print(f"{r['workers']:>7} {r['wall_s']:>7.2f} {r['cpu_s']:>6.1f} {mb / r['wall_s']:>6.1f} "
               f"{r['packets'] / r['wall_s']:>8.0f} {r['calls'] / r['wall_s']:>7.0f} {r['rss_main_mb']:>7.0f}M "
               f"{r['rss_child_max_mb']:>8.0f}M {r['pss_tree_peak_mb']:>6.0f}M {ratio:>9}")
+        print(f"{'':>7} CPU s by process: " + ", ".join(f"{k} {v}" for k, v in r["cpu_by_process"].items())
+              + f"; load average at the end {r['loadavg']:.1f}")
     if tshark is not None:
         print(f"tshark -r FILE -Y http.response: {tshark[0]:.2f} s wall, {tshark[1]:.1f} s CPU "
               f"({mb / tshark[0]:.1f} MB/s)")

@@ -61,7 +61,8 @@ class Engine:
         salt = salt if salt is not None else (store.salt if store is not None else b"heron")
         self.salt = salt
         self.redactor = Redactor(salt, enabled=cfg.redaction_enabled, extra_patterns=cfg.redaction_extra_patterns)
-        self.writer = StoreWriter(store, self.counters) if store is not None else None
+        # background: DuckDB's insert work runs in a writer thread, overlapping the assembler (store/writer.py)
+        self.writer = StoreWriter(store, self.counters, background=True) if store is not None else None
         self.assembler = Assembler(self.writer, self.counters, cfg)
         self.worker = DecodeWorker(cfg, self.redactor, self.assembler, self.counters)
 
@@ -70,8 +71,13 @@ class Engine:
             return self._ingest_parallel(paths, source_ids)
         result = IngestResult(counters=self.counters)
         t0 = time.perf_counter()
-        for path, source_id in zip(paths, source_ids):
-            result.files.append(self.ingest_file(path, source_id))
+        try:
+            for path, source_id in zip(paths, source_ids):
+                result.files.append(self.ingest_file(path, source_id))
+        except BaseException:  # Ctrl+C: no writer statement may still run when the caller closes the store
+            if self.writer is not None:
+                self.writer.abandon()
+            raise
         if self.writer is not None:
             self.writer.flush()
         result.duration_s = time.perf_counter() - t0

@@ -356,6 +356,9 @@ class Call:
     x_tool_definitions: list[dict[str, Any]] = field(default_factory=list)  # [{name, description, parameters}]
     x_reasoning: str | None = None  # reasoning / thinking text of the response
     x_first_user_text: str | None = None
+    # (SHA-1, length) of the first user text's match forms (assemble.tools.first_text_keys): the worker
+    # sends these to the assembler instead of the text, which is tens of KB for an agent's first prompt
+    x_first_user_keys: tuple[tuple[str, int], ...] | None = None
     x_system_text: str | None = None
     x_envelope: dict[str, Any] | None = None  # gemini code-assist: {user_prompt_id, session_id}
     x_stream_orphan_deltas: int = 0

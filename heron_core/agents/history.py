@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from heron_core.records import Call
-from heron_core.wire.common import (
-    as_list,
-    canonical_tool_id,
-    clean_text,
-    content_text,
-    gemini_parts_signature,
-    ollama_message_signature,
-    pseudo_signature,
-    pseudo_tool_id,
-)
+from heron_core.wire.common import as_list, canonical_tool_id, clean_text, content_text
+from heron_core.wire.tool_ids import gemini_call_ids as wire_gemini_call_ids
+from heron_core.wire.tool_ids import ollama_call_ids as wire_ollama_call_ids
+from heron_core.wire.tool_ids import openai_chat_message_calls
 
 # Responses API output items the client executes (kept equal to wire.openai_responses.CLIENT_CALL_TYPES,
 # checked by a test) and the other item types a model response can contain.
@@ -77,63 +71,18 @@ def is_chat_shaped(call: Call) -> bool:
 
 def openai_chat_call_ids(msg: dict[str, Any]) -> list[str]:
     """Ids of an openai-chat assistant message's ``tool_calls`` (legacy ``function_call`` when there are
-    none); id-less calls get the §6.2 pseudo id built exactly as wire.openai_chat builds it."""
-    raw: list[tuple[Any, Any, Any]] = []
-    for tc in as_list(msg.get("tool_calls")):
-        if isinstance(tc, dict):
-            fn = tc.get("function")
-            fn = fn if isinstance(fn, dict) else {}
-            raw.append((tc.get("id"), fn.get("name"), fn.get("arguments")))
-    fc = msg.get("function_call")
-    if isinstance(fc, dict) and not raw:
-        raw.append((None, fc.get("name"), fc.get("arguments")))
-    out: list[str] = []
-    signature: str | None = None
-    for k, (tid, _name, _args) in enumerate(raw):
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                items: list[tuple[Any, ...]] = []
-                if isinstance(msg.get("content"), str) and msg["content"]:
-                    items.append(("t", msg["content"]))
-                items.extend(("f", n or "", a) for _i, n, a in raw)
-                signature = pseudo_signature(items)
-            tid = pseudo_tool_id(signature, k)
-        out.append(tid)
-    return out
+    none), made by the function wire.openai_chat uses (§6.2 pseudo ids for id-less calls)."""
+    return [tid for tid, _name, _args in openai_chat_message_calls(msg)]
 
 
 def gemini_call_ids(parts: Any) -> list[str]:
-    """Ids of a Gemini model message's ``functionCall`` parts: ``id`` when sent, else the pseudo id of the
-    k-th call (k counts function calls), as wire.gemini.message_call_ids."""
-    out: list[str] = []
-    signature: str | None = None
-    k = 0
-    for p in as_list(parts):
-        fc = p.get("functionCall") if isinstance(p, dict) else None
-        if not isinstance(fc, dict):
-            continue
-        tid = fc.get("id")
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                signature = gemini_parts_signature(parts)
-            tid = pseudo_tool_id(signature, k)
-        out.append(tid)
-        k += 1
-    return out
+    """Ids of a Gemini model message's ``functionCall`` parts, as wire.gemini makes them."""
+    return [tid for tid, _name in wire_gemini_call_ids(parts)]
 
 
 def ollama_call_ids(msg: dict[str, Any]) -> list[str]:
-    """Ids of an Ollama assistant message's ``tool_calls``, as wire.ollama.message_call_ids."""
-    out: list[str] = []
-    signature: str | None = None
-    for k, tc in enumerate(tc for tc in as_list(msg.get("tool_calls")) if isinstance(tc, dict)):
-        tid = tc.get("id")
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                signature = ollama_message_signature(msg)
-            tid = pseudo_tool_id(signature, k)
-        out.append(tid)
-    return out
+    """Ids of an Ollama assistant message's ``tool_calls``, as wire.ollama makes them."""
+    return [tid for tid, _name in wire_ollama_call_ids(msg)]
 
 
 def _responses_item_type(item: dict[str, Any]) -> str | None:

@@ -65,36 +65,24 @@ def _overhead(
 
 
 class _Cand:
-    """A fold candidate: a waiting call or a recently released one, behind one interface."""
+    """A fold candidate: a waiting call or a recently released one, behind one interface.
 
-    __slots__ = ("pc", "rec")
+    The fields that never change once a call has finished are copied into slots when the candidate is
+    made: folding reads them for every candidate of every release (tens per release with repeated
+    answers), and a property per access was a large share of the assembler's time."""
+
+    __slots__ = ("call_id", "end_us", "flow", "pc", "rec", "server", "source_id", "start_us")
 
     def __init__(self, pc: PendingCall | None = None, rec: Recent | None = None) -> None:
         self.pc, self.rec = pc, rec
-
-    @property
-    def call_id(self) -> str:
-        return self.pc.call.call_id if self.pc else self.rec.call_id  # type: ignore[union-attr]
-
-    @property
-    def source_id(self) -> str:
-        return self.pc.call.source_id if self.pc else self.rec.source_id  # type: ignore[union-attr]
-
-    @property
-    def flow(self) -> tuple:
-        return self.pc.flow if self.pc else self.rec.flow  # type: ignore[union-attr]
-
-    @property
-    def server(self) -> str | None:
-        return self.pc.call.server if self.pc else self.rec.server  # type: ignore[union-attr]
-
-    @property
-    def start_us(self) -> int:
-        return self.pc.start_us if self.pc else self.rec.start_us  # type: ignore[union-attr]
-
-    @property
-    def end_us(self) -> int:
-        return self.pc.end_us if self.pc else self.rec.end_us  # type: ignore[union-attr]
+        if pc is not None:
+            call = pc.call
+            self.call_id, self.source_id, self.server = call.call_id, call.source_id, call.server
+            self.flow, self.start_us, self.end_us = pc.flow, pc.start_us, pc.end_us
+        else:
+            assert rec is not None
+            self.call_id, self.source_id, self.server = rec.call_id, rec.source_id, rec.server
+            self.flow, self.start_us, self.end_us = rec.flow, rec.start_us, rec.end_us
 
     @property
     def role(self) -> str | None:
@@ -103,6 +91,41 @@ class _Cand:
     @property
     def has_inner(self) -> bool:
         return self.pc.has_inner if self.pc else self.rec.has_inner  # type: ignore[union-attr]
+
+
+class _KeyIndex:
+    """The candidates sharing one content key, sorted by ``(request start, call id)``.
+
+    Folding only ever pairs calls that started close together (see ``Folder._candidates``), so a
+    sorted list lets it look at the few calls in that window instead of every call that shares the key
+    — with repeated answers, dozens per release on a busy capture, and the assembler is serial."""
+
+    __slots__ = ("cands", "starts")
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[int, str]] = []
+        self.cands: list[_Cand] = []
+
+    def put(self, cand: _Cand) -> None:
+        key = (cand.start_us, cand.call_id)
+        i = bisect_left(self.starts, key)
+        if i < len(self.starts) and self.starts[i] == key:
+            self.cands[i] = cand
+        else:
+            self.starts.insert(i, key)
+            self.cands.insert(i, cand)
+
+    def remove(self, start_us: int, call_id: str) -> None:
+        key = (start_us, call_id)
+        i = bisect_left(self.starts, key)
+        if i < len(self.starts) and self.starts[i] == key:
+            del self.starts[i]
+            del self.cands[i]
+
+    def window(self, lo: int, hi: int) -> list[_Cand]:
+        """Candidates whose request started in ``[lo, hi]``."""
+        starts = self.starts
+        return self.cands[bisect_left(starts, (lo, "")) : bisect_left(starts, (hi + 1, ""))]
 
 
 class Folder:
@@ -115,28 +138,33 @@ class Folder:
         self.mirror_us = round(cfg.fold_mirror_tolerance_s * 1e6)
         self.recent_us = int(RECENT_S * 1e6)
         self.counters = counters
-        self._by_key: dict[tuple, dict[str, _Cand]] = {}
+        self._by_key: dict[tuple, _KeyIndex] = {}
         self._recent: dict[str, deque[Recent]] = {}
 
     # --- index ---------------------------------------------------------------------------------------
 
-    def add_pending(self, pc: PendingCall) -> None:
-        cand = _Cand(pc=pc)
-        for k in pc.keys:
-            self._by_key.setdefault(k, {})[pc.call.call_id] = cand
-
-    def _unindex(self, call_id: str, keys: tuple[tuple, ...]) -> None:
+    def _index(self, cand: _Cand, keys: tuple[tuple, ...]) -> None:
         for k in keys:
-            d = self._by_key.get(k)
-            if d is not None:
-                d.pop(call_id, None)
-                if not d:
+            idx = self._by_key.get(k)
+            if idx is None:
+                idx = self._by_key[k] = _KeyIndex()
+            idx.put(cand)
+
+    def add_pending(self, pc: PendingCall) -> None:
+        self._index(_Cand(pc=pc), pc.keys)
+
+    def _unindex(self, call_id: str, start_us: int, keys: tuple[tuple, ...]) -> None:
+        for k in keys:
+            idx = self._by_key.get(k)
+            if idx is not None:
+                idx.remove(start_us, call_id)
+                if not idx.starts:
                     del self._by_key[k]
 
     def released(self, pc: PendingCall, now: float) -> None:
         """``pc`` leaves the waiting set; it stays matchable as a recent call for ``RECENT_S``."""
         call = pc.call
-        self._unindex(call.call_id, pc.keys)
+        self._unindex(call.call_id, pc.start_us, pc.keys)
         if not pc.keys:
             return
         rec = Recent(
@@ -154,23 +182,33 @@ class Folder:
         )
         q = self._recent.setdefault(call.source_id, deque())
         q.append(rec)
-        cand = _Cand(rec=rec)
-        for k in pc.keys:
-            self._by_key.setdefault(k, {})[call.call_id] = cand
+        self._index(_Cand(rec=rec), pc.keys)
         self.evict(call.source_id, now)
 
     def evict(self, source_id: str, now: float) -> None:
         q = self._recent.get(source_id)
         while q and q[0].end_us + self.wait_us + self.recent_us < now:
             rec = q.popleft()
-            self._unindex(rec.call_id, rec.keys)
+            self._unindex(rec.call_id, rec.start_us, rec.keys)
 
-    def _candidates(self, keys: tuple[tuple, ...], skip: str, end_us: int, now: float) -> Iterator[_Cand]:
+    def _candidates(
+        self, keys: tuple[tuple, ...], skip: str, end_us: int, now: float, lo: int, hi: int
+    ) -> Iterator[_Cand]:
         """Calls sharing a content key with ``keys``: waiting ones that had ended by ``now``, and
-        released ones that ended at most ``RECENT_S`` before ``end_us``. Sorted by id: deterministic."""
+        released ones that ended at most ``RECENT_S`` before ``end_us``. Sorted by id: deterministic.
+
+        Only calls whose request started in ``[lo, hi]`` are returned. Every rule below pairs calls
+        that started at most ``fold.start_window_s`` (outer/inner) or ``fold.mirror_tolerance_s``
+        (mirrors) apart, and each caller passes exactly the range its own test accepts, so the bound
+        changes no decision; it only spares sorting and testing calls that cannot match (identical
+        answers repeat all over a busy capture)."""
         seen: dict[str, _Cand] = {}
         for k in keys:
-            for cid, c in self._by_key.get(k, {}).items():
+            idx = self._by_key.get(k)
+            if idx is None:
+                continue
+            for c in idx.window(lo, hi):
+                cid = c.call_id
                 if cid != skip and cid not in seen:
                     seen[cid] = c
         for cid in sorted(seen):
@@ -235,7 +273,8 @@ class Folder:
     def _mirror(self, pc: PendingCall, now: float, updates: list[tuple]) -> bool:
         x = pc.call
         best: tuple | None = None
-        for c in self._candidates(pc.keys, x.call_id, pc.end_us, now):
+        lo, hi = pc.start_us - self.mirror_us, pc.start_us + self.mirror_us  # the ``ds`` test below
+        for c in self._candidates(pc.keys, x.call_id, pc.end_us, now, lo, hi):
             if c.role is not None or c.has_inner or c.flow == pc.flow:
                 continue
             ds, de = abs(c.start_us - pc.start_us), abs(c.end_us - pc.end_us)
@@ -287,7 +326,8 @@ class Folder:
     ) -> _Cand | None:
         """§9.4: among matching outers, the one with the latest request start wins (then the id)."""
         best: _Cand | None = None
-        cands = list(self._candidates(keys, call_id, end, now))
+        # _outer_ok accepts outers that started in [start - window, start]
+        cands = list(self._candidates(keys, call_id, end, now, start - self.window_us, start))
         if extra is not None:
             cands.append(extra)
         for c in cands:
@@ -329,7 +369,9 @@ class Folder:
         x = pc.call
         me = _Cand(pc=pc)
         chosen: PendingCall | None = None
-        for c in self._candidates(pc.keys, x.call_id, pc.end_us, now):
+        # _outer_ok(me, …) accepts inners that started in [start, start + window]
+        lo, hi = pc.start_us, pc.start_us + self.window_us
+        for c in self._candidates(pc.keys, x.call_id, pc.end_us, now, lo, hi):
             if c.pc is None or c.role is not None or c.flow == pc.flow:
                 continue
             if not self._outer_ok(me, c.start_us, c.end_us, c.flow, c.server):

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from heron_core import ids
 from heron_core.config import Config
 from heron_core.records import Call
-from heron_core.wire.common import clean_text, preview
+from heron_core.wire.common import preview
 
 from .state import TOKEN_FIELDS, Alias, Member, SessionState, TentGroup, to_us
-from .tools import ToolLinker, spawn_name, text_hash
+from .tools import ToolLinker, first_text_keys, spawn_name
 
 PREVIEW_CHARS = 500
 MAIN_SERIES_KEEP = 64
@@ -171,33 +171,23 @@ class SessionBook:
         s.identity_from_main = True
         s.dirty = True
 
-    def _first_texts(self, call: Call) -> list[str]:
-        raw = call.x_first_user_text
-        if not raw:
-            return []
-        out = []
-        for t in (clean_text(raw), raw.strip()):
-            if t and t not in out:
-                out.append(t)
-        return out
-
     def _name_claude_subagent(self, call: Call, s: SessionState) -> None:
         """claude-cli sub-agents share the parent's session id: name them from the parent's unresolved
         ``Task``/``Agent`` call whose ``prompt`` equals their first user text (§7), else ``task``."""
         if call.agent_kind != "claude-cli" or call.subagent != "task":
             return
-        texts = self._first_texts(call)
-        for t in texts:
-            hit = s.sub_names.get(text_hash(t))
+        keys = first_text_keys(call)
+        for h, _ in keys:
+            hit = s.sub_names.get(h)
             if hit is not None:
                 call.subagent, call.parent_tool_call_id = hit
                 return
         start = to_us(call.request_start) or 0
-        for t in texts:
-            rec = self.tools.find_spawn(call.source_id, t, start, same_session=s.session_id)
+        for h, _ in keys:
+            rec = self.tools.find_spawn(call.source_id, h, start, same_session=s.session_id)
             if rec is not None:
                 hit = (spawn_name(rec), rec.tool_call_id)
-                s.sub_names[text_hash(t)] = hit
+                s.sub_names[h] = hit
                 call.subagent, call.parent_tool_call_id = hit
                 return
 
@@ -205,10 +195,10 @@ class SessionBook:
         """§7 "all": a would-be new session whose first user text equals a long string argument of an
         unresolved tool call of another session of the source → that session's sub-agent."""
         start = to_us(call.request_start) or 0
-        for t in self._first_texts(call):
-            if len(t) < self.cfg.subagent_min_prompt_chars:
+        for h, length in first_text_keys(call):
+            if length < self.cfg.subagent_min_prompt_chars:
                 continue
-            rec = self.tools.find_spawn(call.source_id, t, start, other_than=call.session_id)
+            rec = self.tools.find_spawn(call.source_id, h, start, other_than=call.session_id)
             if rec is None or rec.session_id not in self.sessions:
                 continue
             al = Alias(rec.session_id, spawn_name(rec), rec.tool_call_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from heron_core.config import Config
 from heron_core.records import Call, ToolResult
-from heron_core.wire.common import canonical_json, preview, result_flag_from_output
+from heron_core.wire.common import canonical_json, clean_text, preview, result_flag_from_output
 
 from .state import Member, SessionState, ToolRec, to_us
 
@@ -57,6 +57,25 @@ def result_is_error(res: ToolResult) -> bool:
 
 def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def first_text_keys(call: Call) -> tuple[tuple[str, int], ...]:
+    """``(text_hash, length)`` of each form of the call's first user text that sub-agent prompt matching
+    compares (§7): the cleaned text, then the stripped raw text, duplicates dropped.
+
+    The decode worker computes these (``DecodeWorker``) and drops the text itself before the call is
+    sent to the main process — an agent's first prompt is tens of KB, and the assembler only needs its
+    hash and length. Calls built without a worker (tests) get them computed here from the text."""
+    if call.x_first_user_keys is not None:
+        return call.x_first_user_keys
+    raw = call.x_first_user_text
+    if not raw:
+        return ()
+    out: list[str] = []
+    for t in (clean_text(raw), raw.strip()):
+        if t and t not in out:
+            out.append(t)
+    return tuple((text_hash(t), len(t)) for t in out)
 
 
 def _args_preview(arguments: Any) -> str:
@@ -201,20 +220,19 @@ class ToolLinker:
     def find_spawn(
         self,
         source_id: str,
-        text: str,
+        h: str,
         start_us: int,
         *,
         same_session: str | None = None,
         other_than: str | None = None,
     ) -> ToolRec | None:
         """The latest unresolved tool call issued before ``start_us`` with a top-level string argument
-        equal to ``text``: in ``same_session`` (a ``Task``/``Agent`` ``prompt``, the claude-cli rule) or in
-        any session but ``other_than`` (the generic rule)."""
-        d = self._spawn.get(source_id, {}).get(text_hash(text))
+        whose ``text_hash`` is ``h``: in ``same_session`` (a ``Task``/``Agent`` ``prompt``, the claude-cli
+        rule) or in any session but ``other_than`` (the generic rule)."""
+        d = self._spawn.get(source_id, {}).get(h)
         if not d:
             return None
         best: ToolRec | None = None
-        h = text_hash(text)
         for rec in d.values():
             if rec.status != "pending" or rec.issued_us > start_us:
                 continue

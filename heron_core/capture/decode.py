@@ -29,6 +29,14 @@ _FAST = {
     113: (Struct("!14xH " + _IP4_TCP).unpack_from, 16),  # SLL: protocol at 14
     276: (Struct("!H18x " + _IP4_TCP).unpack_from, 20),  # SLL2: protocol at 0
 }
+# The same for IPv6 without extension headers (TCP right after the fixed header): ethertype |
+# ver/tc/flow, payload_len, next_header, src, dst | sport, dport, seq, ack, off/flags
+_IP6_TCP = "IHBx16s16s HHIIH"
+_FAST6 = {
+    1: Struct("!12xH " + _IP6_TCP).unpack_from,
+    113: Struct("!14xH " + _IP6_TCP).unpack_from,
+    276: Struct("!H18x " + _IP6_TCP).unpack_from,
+}
 _IP4 = Struct("!BxH2xHxB2x4s4s").unpack_from  # ver/ihl, tot_len, flags/frag_off, proto, src, dst
 _IP6 = Struct("!IHBx16s16s").unpack_from  # ver/tc/flow, payload_len, next_header, src, dst
 _TCP = Struct("!HHIIH").unpack_from  # sport, dport, seq, ack, data offset/flags
@@ -117,6 +125,10 @@ def decode_span(
                     None,
                 ),
             )
+        if et == ETH_IPV6 and end - start >= fast[1] + 60:
+            seg = _fast_ipv6(source_id, ts_us, linktype, buf, start, end, fast[1], counters)
+            if seg is not _SLOW:
+                return seg
     kind, off = _link(linktype, buf, start, end)
     if kind == _V4:
         return _ipv4(source_id, ts_us, buf, off, end, counters)
@@ -129,6 +141,36 @@ def decode_span(
     else:
         counters["unsupported_linktype"] += 1
     return None
+
+
+_SLOW = object()  # _fast_ipv6: not the common shape, take the general path
+
+
+def _fast_ipv6(
+    source_id: str, ts_us: int, linktype: int, buf: Buffer, start: int, end: int, ip_off: int, counters: Counter
+) -> Segment | None | object:
+    """IPv6 whose next header is TCP, in one unpack (about a sixth of the packets of a dual-stack capture;
+    the general path costs five calls a packet). Anything else returns ``_SLOW``; the checks and results
+    are those of ``_ipv6`` + ``_tcp`` for this shape."""
+    _et, vtf, plen, nxt, src, dst, sport, dport, seq, ack, offflags = _FAST6[linktype](buf, start)
+    if vtf >> 28 != 6 or nxt != _TCP_PROTO:
+        return _SLOW
+    ip_off += start
+    toff = ip_off + 40
+    ip_end = toff + plen if plen else end  # 0: jumbogram / offload, use what was captured
+    doff = (offflags >> 10) & 0x3C
+    poff = toff + doff
+    wire_len = ip_end - poff
+    if doff < 20 or wire_len < 0:
+        counters["packets_malformed"] += 1
+        return None
+    payload = buf[poff : ip_end if ip_end < end else end]  # noqa: FURB136 - no call per packet
+    if len(payload) < wire_len:
+        counters["packets_truncated"] += 1
+    return _new(
+        Segment,
+        (source_id, ts_us, (src, sport), (dst, dport), seq, ack, offflags & 0xFF, payload, wire_len, None),
+    )
 
 
 def _link(linktype: int, buf: Buffer, start: int, end: int) -> tuple[int, int]:

@@ -80,10 +80,15 @@ class RunResult:
 
 
 def default_start_method() -> str:
-    """'fork' on Linux: children start in milliseconds and inherit the imported engine; they never touch
-    the parent's DuckDB connection and leave through ``os._exit``. Elsewhere 'spawn' (macOS forks are
-    unsafe with system frameworks loaded); every process entry point is module-level and takes only
-    picklable arguments, so 'spawn' and 'forkserver' work too."""
+    """'fork' on Linux: children start in milliseconds and inherit the imported engine and price data;
+    they never call into the parent's DuckDB, leave through ``os._exit`` (no destructor of an inherited
+    object runs), and are forked with the parent's objects frozen (``gc.freeze``), so their garbage
+    collector never finalizes an inherited DuckDB object either; no thread of ours runs across the fork
+    (pipeline.py). 'forkserver' was measured as the safer alternative and not chosen: its server must
+    import the engine and the price data before the first child starts, 0.6–1 s later than with 'fork'
+    (docs/performance.md). Elsewhere 'spawn' (macOS forks are unsafe with system frameworks loaded);
+    every process entry point is module-level and takes only picklable arguments, so 'spawn' and
+    'forkserver' work too (``ParallelPipeline(..., start_method=...)``)."""
     if sys.platform.startswith("linux"):
         return "fork"
     return "spawn"

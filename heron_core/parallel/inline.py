@@ -108,6 +108,12 @@ class InlinePipeline:
     def stop(self) -> None:
         self._stop = True
 
+    def kill(self) -> None:
+        """Leave at once (second signal): the store writer's thread finishes only the statement it is in,
+        so the caller can close the store under no running statement."""
+        if self.engine.writer is not None:
+            self.engine.writer.abandon()
+
     def totals(self) -> Any:
         return self.engine.counters.copy()
 

@@ -24,7 +24,7 @@ from heron_core.records import EndOfSource, Heartbeat, Watermark
 from heron_core.redact import Redactor
 from heron_core.worker import DecodeWorker
 
-from .protocol import STATS_PERIOD_S, Done, Producer, Stats, parent_gone
+from .protocol import STATS_PERIOD_S, Done, Producer, Stats, pack, parent_gone
 from .reader import child_signals
 
 log = logging.getLogger("heron")
@@ -120,7 +120,7 @@ def worker_main(
             out = []
             worker.emit = out.append  # the sent list is pickled later by the queue's feeder thread
             wait_room()
-            producer.put_blocking((index, msgs))
+            producer.put_blocking((index, pack(msgs)))
             sent += 1
         busy += time.perf_counter() - t0
         now = time.monotonic()

@@ -112,17 +112,22 @@ def exchange_row(ex: Exchange, is_llm: bool, first_token: float | None = None) -
     )  # fmt: skip
 
 
+_COLUMNS = {name: (t.columns, frozenset(t.column_names)) for name, t in TABLES.items()}
+"""Per table: its ``(name, type)`` columns and the set of names (``Table.column_names`` is rebuilt on
+every access, and the assembler converts a row per turn, session and tool call)."""
+
+
 def mapping_row(table: str, record: Mapping[str, Any]) -> tuple:
     """A dict keyed by column names → a row of ``table``, for the stages without a dedicated record type
     (turns, sessions, tool_calls, insights, runs). Missing columns are NULL; unknown keys raise
     ``KeyError`` so a misspelt column fails in tests instead of silently vanishing. JSON columns take
     Python objects (serialized here); list columns take any iterable of strings."""
-    t = TABLES[table]
-    unknown = set(record) - set(t.column_names)
-    if unknown:
+    columns, names = _COLUMNS[table]
+    if not names.issuperset(record):
+        unknown = set(record) - names
         raise KeyError(f"unknown column(s) for {table}: {', '.join(sorted(unknown))}")
     out = []
-    for name, typ in t.columns:
+    for name, typ in columns:
         v = record.get(name)
         if v is not None:
             if typ == JSON:

@@ -9,14 +9,13 @@ and may also define ``count_content_units(ex) -> int`` (number of content-bearin
 ``estimate_usage`` for §2.7). Everything that is the same across APIs lives here so the six decoders
 agree on finish mapping, token normalization, tool ids, errors and previews:
 
-* JSON: ``parse_json``, ``canonical_json``, ``as_int``, ``as_list``, ``unit_json``, ``iter_stream_json``,
-  ``DONE``
+* JSON: ``parse_json``, ``canonical_json``, ``as_int``, ``as_list`` (defined in ``json_util.py``),
+  ``unit_json``, ``iter_stream_json``, ``DONE``
 * finish: ``map_finish_raw``, ``set_outcome``, ``TOKEN_FIELDS``
 * tokens: ``normalize_usage``, ``apply_usage``, ``estimate_usage``, ``request_text_chars``
-* tools: ``parse_tool_arguments``, ``canonical_tool_id``, ``make_tool_call``, ``make_tool_result``,
-  ``tool_definition``, ``result_text``, ``pseudo_signature``, ``pseudo_tool_id``, ``pseudo_tool_ids``,
-  ``gemini_parts_signature``, ``ollama_message_signature``, ``pair_idless_results``,
-  ``result_flag_from_output``
+* tools: ``make_tool_result``, ``tool_definition``, ``result_text``, ``result_flag_from_output``; tool
+  ids and arguments live in ``tool_ids.py`` (``canonical_tool_id``, ``parse_tool_arguments``,
+  ``make_tool_call``, the §6.2 pseudo ids and signatures, ``pair_idless_results``) and are re-exported
 * errors: ``error_from_body``, ``http_error``, ``stream_error``, ``network_error``, ``parse_error``
 * text: ``strip_system_reminders``, ``clean_text``, ``content_text``, ``text_head``, ``preview``,
   ``tool_call_preview``, ``set_previews``
@@ -42,55 +41,36 @@ Conventions every module follows (decode.py relies on them):
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-import orjson
+from heron_core.records import BadUnit, Call, Exchange, SseEvent, ToolResult
+from heron_core.wire.json_util import as_int, as_list, canonical_json, canonical_json_bytes, parse_json
+from heron_core.wire.tool_ids import (
+    canonical_tool_id,
+    gemini_parts_signature,
+    make_tool_call,
+    ollama_message_signature,
+    pair_idless_results,
+    parse_tool_arguments,
+    pseudo_signature,
+    pseudo_tool_id,
+    pseudo_tool_ids,
+)
 
-from heron_core.records import BadUnit, Call, Exchange, SseEvent, ToolCall, ToolResult
+__all__ = [  # the re-exported names (every decoder imports its helpers from here)
+    "as_int", "as_list", "canonical_json", "canonical_json_bytes", "canonical_tool_id", "gemini_parts_signature",
+    "make_tool_call", "ollama_message_signature", "pair_idless_results", "parse_json", "parse_tool_arguments",
+    "pseudo_signature", "pseudo_tool_id", "pseudo_tool_ids",
+]
 
 PREVIEW_CHARS = 300
 RESULT_HEAD_BYTES = 2048
 
-# --- JSON --------------------------------------------------------------------------------------------
-
-
-def parse_json(data: bytes | str | None) -> tuple[bool, Any]:
-    """``(ok, value)``; never raises. Wire bodies are untrusted, so callers branch on ``ok``."""
-    if data is None:
-        return False, None
-    try:
-        return True, orjson.loads(data)
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        return False, None
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept (agents-and-turns.md §6.2): equal values → equal text."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:
-        return orjson.dumps(str(value)).decode()
-
-
-def as_list(value: Any) -> list[Any]:
-    """``value`` if it is a list, else ``[]``: lets loops over wire fields skip odd types silently."""
-    return value if isinstance(value, list) else []
-
-
-def as_int(value: Any) -> int | None:
-    """Token counts as int; bools, strings and garbage → None (absent counts stay null, §2.3)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    return None
-
+# --- JSON streams --------------------------------------------------------------------------------------
 
 DONE = object()
 """Yielded by ``iter_stream_json`` for an SSE ``data: [DONE]`` (the OpenAI-style completion marker)."""
@@ -189,7 +169,13 @@ def set_outcome(
     if call.error is not None and call.error.get("source") in ("stream", "http", "parse"):
         call.finish = "error"
         return
-    if ex.state != "complete" or not completed:
+    cut = ex.state != "complete"
+    if cut and completed and ex.process is not None and ex.end_cause == "closed":
+        # eBPF sees what the application read, not what the server sent: SDKs stop reading a stream at
+        # its completion marker and close the connection, so the chunked terminator after it is never
+        # read. Marker seen + a clean close = the call completed (docs/ebpf.md).
+        cut = False
+    if cut or not completed:
         call.finish = "aborted"
         call.error = network_error(ex)
         return
@@ -377,47 +363,6 @@ def estimate_usage(call: Call, req: Any, content_units: int | None = None) -> No
 
 # --- tools (§2.4, agents-and-turns.md §6) ------------------------------------------------------------
 
-_ID_FIX = re.compile(r"(call|toolu|fc|chatcmpl)([A-Za-z0-9]{8,})")
-
-
-def canonical_tool_id(tool_id: Any, counters: Counter | None = None) -> str:
-    """agents-and-turns.md §6.1: trim; ``call``/``toolu``/``fc``/``chatcmpl`` directly followed by ≥ 8
-    ASCII letters/digits (and nothing else) gets the ``_`` some SDKs drop. Counted
-    ``tool_ids_canonicalized`` when changed. Non-strings → their text (None → "")."""
-    if tool_id is None:
-        return ""
-    s = (tool_id if isinstance(tool_id, str) else str(tool_id)).strip()
-    m = _ID_FIX.fullmatch(s)
-    if m is None or not m.group(2).isascii():
-        return s
-    if counters is not None:
-        counters["tool_ids_canonicalized"] += 1
-    return f"{m.group(1)}_{m.group(2)}"
-
-
-def parse_tool_arguments(raw: Any) -> dict[str, Any]:
-    """Tool arguments → always a JSON object (§2.4): dict as is; a string is parsed; an empty string or
-    None → {}; a non-object JSON value → ``{"value": v}``; unparseable text → ``{"_unparsed": text}``."""
-    if isinstance(raw, dict):
-        return raw
-    if raw is None:
-        return {}
-    if isinstance(raw, str):
-        if not raw.strip():
-            return {}
-        ok, value = parse_json(raw)
-        if not ok:
-            return {"_unparsed": raw}
-        return value if isinstance(value, dict) else {"value": value}
-    return {"value": raw}
-
-
-def make_tool_call(tool_id: Any, name: Any, arguments: Any, counters: Counter | None = None) -> ToolCall:
-    """A ``ToolCall`` with a canonical id and object arguments."""
-    return ToolCall(id=canonical_tool_id(tool_id, counters), name=name if isinstance(name, str) else "",
-                    arguments=parse_tool_arguments(arguments))
-
-
 def result_text(content: Any) -> str:
     """Tool-result content → text: a string; text parts joined with ``\\n`` (non-text parts become
     ``[type]``); any other value as canonical JSON."""
@@ -475,113 +420,6 @@ def tool_definition(name: Any, description: Any = None, parameters: Any = None) 
     return {"name": name if isinstance(name, str) else "",
             "description": description if isinstance(description, str) else None,
             "parameters": parameters}
-
-
-def pseudo_signature(items: Iterable[tuple[Any, ...]]) -> str:
-    """agents-and-turns.md §6.2 signature of one assistant/model message.
-
-    ``items`` in order: ``("t", text)``, ``("f", name, args)`` or ``("d", mime, byte_length)``; callers leave
-    out thought parts. Adjacent text merges; rendered ``t:<text>``, ``f:<name>:<canonical args>``,
-    ``d:<mime>:<n>``, joined with ``\\n``.
-    """
-    lines: list[str] = []
-    pending: list[str] | None = None
-    for item in items:
-        kind = item[0]
-        if kind == "t":
-            if pending is None:
-                pending = []
-            pending.append(item[1] or "")
-            continue
-        if pending is not None:
-            lines.append("t:" + "".join(pending))
-            pending = None
-        if kind == "f":
-            lines.append(f"f:{item[1]}:{canonical_json(parse_tool_arguments(item[2]))}")
-        elif kind == "d":
-            lines.append(f"d:{item[1]}:{item[2]}")
-    if pending is not None:
-        lines.append("t:" + "".join(pending))
-    return "\n".join(lines)
-
-
-def pseudo_tool_id(signature: str, k: int) -> str:
-    """Id of the k-th (0-based) tool call of a message: ``tu-`` + first 16 hex of SHA-256(``signature#k``)."""
-    return "tu-" + hashlib.sha256(f"{signature}#{k}".encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
-def pseudo_tool_ids(signature: str, n: int) -> list[str]:
-    """Pseudo ids of the ``n`` tool calls of a message with this signature, in order."""
-    return [pseudo_tool_id(signature, k) for k in range(n)]
-
-
-def _b64_len(data: Any) -> int:
-    """Decoded byte length of base64 text without decoding it."""
-    if not isinstance(data, str):
-        return 0
-    s = data.strip()
-    return max(0, len(s) * 3 // 4 - (s.endswith("=") + s.endswith("==")))
-
-
-def gemini_parts_signature(parts: Any) -> str:
-    """§6.2 signature of a Gemini ``content.parts`` list (``thought: true`` parts and
-    ``thoughtSignature`` fields ignored; ``inlineData`` → ``d:<mime>:<decoded bytes>``;
-    ``fileData`` → ``d:<mime>:<uri>``)."""
-    items: list[tuple[Any, ...]] = []
-    for p in parts if isinstance(parts, list) else ():
-        if not isinstance(p, dict) or p.get("thought") is True:
-            continue
-        if isinstance(p.get("text"), str):
-            items.append(("t", p["text"]))
-        elif isinstance(p.get("functionCall"), dict):
-            fc = p["functionCall"]
-            items.append(("f", fc.get("name") or "", fc.get("args")))
-        elif isinstance(p.get("inlineData"), dict):
-            d = p["inlineData"]
-            items.append(("d", d.get("mimeType") or "", _b64_len(d.get("data"))))
-        elif isinstance(p.get("fileData"), dict):
-            d = p["fileData"]
-            items.append(("d", d.get("mimeType") or "", d.get("fileUri") or ""))
-    return pseudo_signature(items)
-
-
-def ollama_message_signature(message: Any) -> str:
-    """§6.2 signature of an Ollama assistant message: ``content`` text, then ``images`` (``d:image:<n>``),
-    then ``tool_calls`` in order (``thinking`` ignored)."""
-    if not isinstance(message, dict):
-        return ""
-    items: list[tuple[Any, ...]] = []
-    if isinstance(message.get("content"), str) and message["content"]:
-        items.append(("t", message["content"]))
-    for img in as_list(message.get("images")):
-        items.append(("d", "image", _b64_len(img)))
-    for tc in as_list(message.get("tool_calls")):
-        fn = tc.get("function") if isinstance(tc, dict) else None
-        if isinstance(fn, dict):
-            items.append(("f", fn.get("name") or "", fn.get("arguments")))
-    return pseudo_signature(items)
-
-
-def pair_idless_results(calls: list[tuple[str, str | None]],
-                        result_names: list[str | None]) -> list[str | None]:
-    """Pair id-less results with the calls ``[(id, name)]`` of the nearest preceding assistant message
-    (§6.2): by name in order when every result has a name, else by position. None where nothing pairs."""
-    out: list[str | None] = []
-    if result_names and all(result_names):
-        used: set[int] = set()
-        for rname in result_names:
-            hit = None
-            for i, (cid, cname) in enumerate(calls):
-                if i not in used and cname == rname:
-                    hit = i
-                    break
-            if hit is None:
-                out.append(None)
-            else:
-                used.add(hit)
-                out.append(calls[hit][0])
-        return out
-    return [calls[i][0] if i < len(calls) else None for i in range(len(result_names))]
 
 
 # --- errors (§2.5) -----------------------------------------------------------------------------------
@@ -659,7 +497,7 @@ def parse_error(ex: Exchange, message: str | None = None) -> dict[str, Any]:
 
 # --- text (§2.9, agents-and-turns.md §3.4) -----------------------------------------------------------
 
-_REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|\Z)", re.S)
+_REMINDER = re.compile(r"<system-reminder>.*?(?:</system-reminder>|\Z)", re.DOTALL)
 _WS = re.compile(r"\s+")
 TEXT_PART_TYPES = frozenset(("text", "input_text", "output_text"))
 

@@ -16,14 +16,17 @@ from typing import Any
 
 from heron_core.records import Call, Exchange, us_to_s
 from heron_core.wire.common import (
-    canonical_json,
+    canonical_json_bytes,
     estimate_usage,
     set_outcome,
     set_previews,
 )
 from heron_core.wire.detect import clean_path, detect, detect_request, operation_for, refine_by_response
 
-__all__ = ["decode_call", "detect_request", "provider_for_host", "ratelimit_from_headers", "request_hash"]
+__all__ = [
+    "decode_call", "detect_request", "preload_wire_modules", "provider_for_host", "ratelimit_from_headers",
+    "request_hash",
+]
 
 _MODULES = {
     "anthropic": "heron_core.wire.anthropic",
@@ -49,6 +52,13 @@ _PROVIDER_EXACT = {
 def _module(wire_api: str) -> ModuleType:
     """The API module, imported on first use (modules of APIs never seen are never loaded)."""
     return importlib.import_module(_MODULES[wire_api])
+
+
+def preload_wire_modules() -> None:
+    """Import every API module now: the parallel engine does this once before it forks its decode
+    workers, which would otherwise each import the modules on first use."""
+    for wire_api in _MODULES:
+        _module(wire_api)
 
 
 def provider_for_host(host: str | None) -> str | None:
@@ -91,8 +101,7 @@ def request_hash(body: bytes, req: Any) -> str:
     """agents-and-turns.md §2: first 16 hex of SHA-256 over the decoded request body with the top-level
     ``stream``/``stream_options`` keys removed and keys sorted (raw bytes when the body is not JSON)."""
     if isinstance(req, dict):
-        data = canonical_json({k: v for k, v in req.items() if k not in ("stream", "stream_options")}).encode(
-            "utf-8", "surrogatepass")
+        data = canonical_json_bytes({k: v for k, v in req.items() if k not in ("stream", "stream_options")})
     else:
         data = body
     return hashlib.sha256(data).hexdigest()[:16]
@@ -110,14 +119,14 @@ def _int(value: str | None) -> int | None:
             return None
 
 
-def _retry_after_s(ex: Exchange) -> float | None:
-    ms = ex.header("retry-after-ms", response=True)
+def _retry_after_s(ex: Exchange, header: Any) -> float | None:
+    ms = header("retry-after-ms")
     if ms is not None:
         try:
             return float(ms) / 1000
         except ValueError:
             pass
-    ra = ex.header("retry-after", response=True)
+    ra = header("retry-after")
     if ra is None:
         return None
     try:
@@ -129,7 +138,7 @@ def _retry_after_s(ex: Exchange) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     now: float | None = None
-    date = ex.header("date", response=True)
+    date = header("date")
     if date:
         try:
             now = parsedate_to_datetime(date).timestamp()
@@ -140,12 +149,23 @@ def _retry_after_s(ex: Exchange) -> float | None:
     return None if now is None else max(0.0, when - now)
 
 
+def _response_header_index(ex: Exchange) -> dict[str, str]:
+    """Lower-cased response header name → its first value: the ~20 rate-limit names below are looked up
+    in one dict instead of ~20 scans of the header list (``Exchange.header``), the same first-match rule."""
+    index: dict[str, str] = {}
+    for k, v in ex.response_headers:
+        index.setdefault(k.lower(), v)
+    return index
+
+
 def ratelimit_from_headers(ex: Exchange) -> dict[str, Any] | None:
     """``{limit_requests, remaining_requests, limit_tokens, remaining_tokens, reset, retry_after_s}`` from
     ``anthropic-ratelimit-*``, ``x-ratelimit-*`` and ``retry-after(-ms)`` headers; None when none."""
+    header = _response_header_index(ex).get
+
     def first(*names: str) -> str | None:
         for n in names:
-            v = ex.header(n, response=True)
+            v = header(n)
             if v is not None:
                 return v
         return None
@@ -161,7 +181,7 @@ def ratelimit_from_headers(ex: Exchange) -> dict[str, Any] | None:
         "reset": first("anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset",
                        "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset",
                        "anthropic-ratelimit-input-tokens-reset"),
-        "retry_after_s": _retry_after_s(ex),
+        "retry_after_s": _retry_after_s(ex, header),
     }
     if all(v is None for v in out.values()):
         return None
@@ -227,9 +247,16 @@ def _timing(call: Call, ex: Exchange, first_us: int | None) -> None:
         call.tpot_ms = None
 
 
-def decode_call(ex: Exchange, counters: Counter) -> Call | None:
-    """Decode one finished exchange into a ``Call``, or None (counted ``exchanges_not_llm``)."""
-    d = detect(ex)
+_DETECT = object()
+
+
+def decode_call(ex: Exchange, counters: Counter, detection: Any = _DETECT) -> Call | None:
+    """Decode one finished exchange into a ``Call``, or None (counted ``exchanges_not_llm``).
+
+    ``detection``: what ``detect(ex)`` returned when the request completed (a ``Detection`` or None), so
+    the request body — ~100 KB of JSON for an agent — is parsed once per exchange, not twice. Detection
+    reads only the request, which is final by then. Left out, detection runs here."""
+    d = detect(ex) if detection is _DETECT else detection
     if d is None:
         counters["exchanges_not_llm"] += 1
         return None

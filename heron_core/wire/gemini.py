@@ -20,7 +20,6 @@ from heron_core.wire.common import (
     as_list,
     clean_text,
     content_text,
-    gemini_parts_signature,
     iter_stream_json,
     make_tool_call,
     make_tool_result,
@@ -28,13 +27,13 @@ from heron_core.wire.common import (
     pair_idless_results,
     parse_error,
     parse_json,
-    pseudo_tool_id,
     result_flag_from_output,
     result_text,
     set_outcome,
     stream_error,
     tool_definition,
 )
+from heron_core.wire.tool_ids import gemini_call_ids
 
 # Raw finish values that are a model-side error (§2.2 `error`); they get an error object so the call is
 # not an error without a reason.
@@ -45,25 +44,7 @@ _TEXT_KEYS = frozenset(("text", "thought", "thoughtSignature"))
 # --- ids shared by request history and response -------------------------------------------------------
 
 
-def message_call_ids(parts: Any) -> list[tuple[str, str | None]]:
-    """``[(id, name)]`` of the ``functionCall`` parts of one model message, in order: ``functionCall.id``
-    when present, else the §6.2 pseudo id of the k-th call (k counts function calls)."""
-    out: list[tuple[str, str | None]] = []
-    signature: str | None = None
-    k = 0
-    for p in as_list(parts):
-        fc = p.get("functionCall") if isinstance(p, dict) else None
-        if not isinstance(fc, dict):
-            continue
-        tid = fc.get("id")
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                signature = gemini_parts_signature(parts)
-            tid = pseudo_tool_id(signature, k)
-        name = fc.get("name")
-        out.append((tid, name if isinstance(name, str) else None))
-        k += 1
-    return out
+message_call_ids = gemini_call_ids  # ``[(id, name)]`` of one model message's function calls (tool_ids.py)
 
 
 # --- request -----------------------------------------------------------------------------------------
@@ -86,7 +67,7 @@ def _function_response(fr: dict[str, Any]) -> tuple[str, bool]:
         if isinstance(resp.get("output"), str):
             text = resp["output"]
             return text, result_flag_from_output(text)
-        if "error" in resp and resp["error"]:
+        if resp.get("error"):
             return result_text(resp["error"]), True
     text = result_text(resp)
     return text, result_flag_from_output(text)

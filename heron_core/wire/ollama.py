@@ -24,17 +24,16 @@ from heron_core.wire.common import (
     iter_stream_json,
     make_tool_call,
     make_tool_result,
-    ollama_message_signature,
     pair_idless_results,
     parse_error,
     parse_json,
-    pseudo_tool_id,
     result_flag_from_output,
     result_text,
     set_outcome,
     stream_error,
     tool_definition,
 )
+from heron_core.wire.tool_ids import ollama_call_ids
 
 # Counters of the ``done`` line that make up ``usage_raw`` (§8: durations in ns are kept there).
 USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_duration", "prompt_eval_duration",
@@ -44,23 +43,7 @@ USAGE_KEYS = ("prompt_eval_count", "eval_count", "total_duration", "load_duratio
 # --- ids shared by request history and response -------------------------------------------------------
 
 
-def message_call_ids(message: Any) -> list[tuple[str, str | None]]:
-    """``[(id, name)]`` of an assistant message's ``tool_calls``: the call's ``id`` when the server sent
-    one (newer Ollama versions), else the §6.2 pseudo id of the k-th call."""
-    if not isinstance(message, dict):
-        return []
-    out: list[tuple[str, str | None]] = []
-    signature: str | None = None
-    for k, tc in enumerate(tc for tc in as_list(message.get("tool_calls")) if isinstance(tc, dict)):
-        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-        tid = tc.get("id")
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                signature = ollama_message_signature(message)
-            tid = pseudo_tool_id(signature, k)
-        name = fn.get("name")
-        out.append((tid, name if isinstance(name, str) else None))
-    return out
+message_call_ids = ollama_call_ids  # ``[(id, name)]`` of one assistant message's tool calls (tool_ids.py)
 
 
 # --- request -----------------------------------------------------------------------------------------

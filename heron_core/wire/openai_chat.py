@@ -12,25 +12,19 @@ from typing import Any
 
 from heron_core.records import Call, Exchange
 from heron_core.wire.common import (
-    DONE,
     apply_usage,
     as_list,
     canonical_tool_id,
     clean_text,
     content_text,
-    iter_stream_json,
     make_tool_call,
     make_tool_result,
-    parse_error,
-    parse_json,
-    pseudo_signature,
-    pseudo_tool_id,
     result_flag_from_output,
     result_text,
-    set_outcome,
-    stream_error,
     tool_definition,
 )
+from heron_core.wire.openai_stream import ChoiceStream, decode_choices, rebuild
+from heron_core.wire.tool_ids import openai_chat_message_calls
 
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 
@@ -114,24 +108,7 @@ def _choice0(choices: Any) -> tuple[dict[str, Any] | None, int]:
 def _message_tool_calls(msg: dict[str, Any], call: Call, counters: Counter) -> None:
     """Tool calls of an assistant message; id-less calls (some local servers, legacy ``function_call``)
     get §6.2 pseudo ids so a resent history yields the same ids."""
-    raw_calls: list[tuple[Any, Any, Any]] = []
-    for tc in as_list(msg.get("tool_calls")):
-        if isinstance(tc, dict):
-            fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
-            raw_calls.append((tc.get("id"), fn.get("name"), fn.get("arguments")))
-    fc = msg.get("function_call")
-    if isinstance(fc, dict) and not raw_calls:
-        raw_calls.append((None, fc.get("name"), fc.get("arguments")))
-    signature: str | None = None
-    for k, (tid, name, args) in enumerate(raw_calls):
-        if not (isinstance(tid, str) and tid.strip()):
-            if signature is None:
-                items: list[tuple[Any, ...]] = []
-                if isinstance(msg.get("content"), str) and msg["content"]:
-                    items.append(("t", msg["content"]))
-                items.extend(("f", n or "", a) for _i, n, a in raw_calls)
-                signature = pseudo_signature(items)
-            tid = pseudo_tool_id(signature, k)
+    for tid, name, args in openai_chat_message_calls(msg):
         call.tool_calls.append(make_tool_call(tid, name, args, counters))
 
 
@@ -173,58 +150,29 @@ def _delta_has_content(delta: dict[str, Any]) -> bool:
     return isinstance(fc, dict) and bool(fc.get("name") or fc.get("arguments"))
 
 
-class _Rebuild:
+class _Rebuild(ChoiceStream):
     """Accumulates chunks of one streamed completion (choice 0)."""
 
+    HEAD_KEYS = ("id", "model", "created", "system_fingerprint", "service_tier")
+
     def __init__(self) -> None:
-        self.head: dict[str, Any] = {}
+        super().__init__()
         self.text: dict[str, list[str]] = {"content": [], "reasoning_content": [], "reasoning": [],
                                            "refusal": []}
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.function_call: dict[str, Any] | None = None
         self.finish_reason: Any = None
-        self.usage: Any = None
-        self.other_choices: set[int] = set()
-        self.completed = False
-        self.first_token: int | None = None
-        self.content_units = 0
-        self.error: dict[str, Any] | None = None
 
-    def chunk(self, ts: int, obj: Any, event_name: str | None) -> None:
-        if obj is DONE:
-            self.completed = True
-            return
-        if event_name == "error":
-            self.error = stream_error(obj)
-            return
-        if event_name not in (None, "message") or not isinstance(obj, dict):
-            return
-        if obj.get("error") and not obj.get("choices"):
-            self.error = stream_error(obj)
-            return
-        for key in ("id", "model", "created", "system_fingerprint", "service_tier"):
-            if key not in self.head and obj.get(key):
-                self.head[key] = obj[key]
-        if obj.get("usage") is not None:
-            self.usage = obj["usage"]
-        for ch in as_list(obj.get("choices")):
-            if not isinstance(ch, dict):
-                continue
-            idx = ch.get("index", 0)
-            if idx != 0:
-                self.other_choices.add(idx)
-                continue
-            if ch.get("finish_reason") is not None:
-                self.finish_reason = ch["finish_reason"]
-            delta = ch.get("delta")
-            if isinstance(delta, dict):
-                self._delta(ts, delta)
+    def choice0(self, ts: int, ch: dict[str, Any]) -> None:
+        if ch.get("finish_reason") is not None:
+            self.finish_reason = ch["finish_reason"]
+        delta = ch.get("delta")
+        if isinstance(delta, dict):
+            self._delta(ts, delta)
 
     def _delta(self, ts: int, delta: dict[str, Any]) -> None:
         if _delta_has_content(delta):
-            self.content_units += 1
-            if self.first_token is None:
-                self.first_token = ts
+            self.content(ts)
         for key, parts in self.text.items():
             v = delta.get(key)
             if isinstance(v, str):
@@ -292,45 +240,12 @@ class _Rebuild:
         return obj
 
 
-def _rebuild(ex: Exchange, counters: Counter | None) -> _Rebuild:
-    rb = _Rebuild()
-    for ts, obj, event_name in iter_stream_json(ex.stream_units, counters):
-        rb.chunk(ts, obj, event_name)
-    return rb
-
-
 def count_content_units(ex: Exchange) -> int:
     """Content-bearing chunks of choice 0 (§2.7 output estimate for streams without usage)."""
-    return _rebuild(ex, None).content_units
+    return rebuild(_Rebuild(), ex, None).content_units
 
 
 def decode(ex: Exchange, req: dict[str, Any], call: Call, counters: Counter) -> int | None:
     """Fill the call from the request and the (streamed or whole) response; returns first_token ts_us."""
     decode_request(req, call, counters)
-    status = ex.status_code
-    first_token: int | None = None
-    if ex.is_stream and (status is None or status < 400):
-        rb = _rebuild(ex, counters)
-        obj = rb.completion()
-        call.x_response_object = obj
-        call.error = rb.error
-        apply_completion(obj, call, counters)
-        if rb.other_choices:
-            call.choices_ignored = len(rb.other_choices)
-        first_token = rb.first_token
-        completed = rb.completed
-    else:
-        ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
-        if ok:
-            call.x_response_object = obj
-        completed = ok and isinstance(obj, dict)
-        if status is not None and status < 400:
-            if completed and obj.get("error") and not obj.get("choices"):
-                call.error = stream_error(obj)
-            elif completed:
-                apply_completion(obj, call, counters)
-            elif ex.state == "complete" and 200 <= status < 300:
-                call.error = parse_error(ex)
-    refusal_only = call.refusal is not None and call.assistant_text is None and not call.tool_calls
-    set_outcome(call, ex, completed=completed, refusal_only=refusal_only)
-    return first_token
+    return decode_choices(ex, call, counters, _Rebuild, lambda obj, c: apply_completion(obj, c, counters))

@@ -7,17 +7,8 @@ from collections import Counter
 from typing import Any
 
 from heron_core.records import Call, Exchange
-from heron_core.wire.common import (
-    DONE,
-    apply_usage,
-    as_list,
-    clean_text,
-    iter_stream_json,
-    parse_error,
-    parse_json,
-    set_outcome,
-    stream_error,
-)
+from heron_core.wire.common import apply_usage, clean_text
+from heron_core.wire.openai_stream import ChoiceStream, decode_choices, rebuild
 
 
 def prompt_text(prompt: Any) -> str | None:
@@ -61,56 +52,25 @@ def apply_completion(obj: dict[str, Any], call: Call) -> None:
     apply_usage(call, obj.get("usage"))
 
 
-class _Rebuild:
+class _Rebuild(ChoiceStream):
     """Accumulates the chunks of one streamed completion (choice 0)."""
 
     def __init__(self) -> None:
-        self.head: dict[str, Any] = {}
+        super().__init__()
         self.parts: list[str] = []
         self.finish_reason: Any = None
         self.stop_reason: Any = None
-        self.usage: Any = None
-        self.other_choices: set[int] = set()
-        self.completed = False
-        self.first_token: int | None = None
-        self.content_units = 0
-        self.error: dict[str, Any] | None = None
 
-    def chunk(self, ts: int, obj: Any, event_name: str | None) -> None:
-        if obj is DONE:
-            self.completed = True
-            return
-        if event_name == "error":
-            self.error = stream_error(obj)
-            return
-        if event_name not in (None, "message") or not isinstance(obj, dict):
-            return
-        if obj.get("error") and not obj.get("choices"):
-            self.error = stream_error(obj)
-            return
-        for key in ("id", "model", "created", "system_fingerprint"):
-            if key not in self.head and obj.get(key):
-                self.head[key] = obj[key]
-        if obj.get("usage") is not None:
-            self.usage = obj["usage"]
-        for ch in as_list(obj.get("choices")):
-            if not isinstance(ch, dict):
-                continue
-            idx = ch.get("index", 0)
-            if idx != 0:
-                self.other_choices.add(idx)
-                continue
-            text = ch.get("text")
-            if isinstance(text, str):
-                self.parts.append(text)
-                if text:
-                    self.content_units += 1
-                    if self.first_token is None:
-                        self.first_token = ts
-            if ch.get("finish_reason") is not None:
-                self.finish_reason = ch["finish_reason"]
-            if ch.get("stop_reason") is not None:
-                self.stop_reason = ch["stop_reason"]
+    def choice0(self, ts: int, ch: dict[str, Any]) -> None:
+        text = ch.get("text")
+        if isinstance(text, str):
+            self.parts.append(text)
+            if text:
+                self.content(ts)
+        if ch.get("finish_reason") is not None:
+            self.finish_reason = ch["finish_reason"]
+        if ch.get("stop_reason") is not None:
+            self.stop_reason = ch["stop_reason"]
 
     def completion(self) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "text": "".join(self.parts), "logprobs": None,
@@ -128,44 +88,12 @@ class _Rebuild:
         return obj
 
 
-def _rebuild(ex: Exchange, counters: Counter | None) -> _Rebuild:
-    rb = _Rebuild()
-    for ts, obj, event_name in iter_stream_json(ex.stream_units, counters):
-        rb.chunk(ts, obj, event_name)
-    return rb
-
-
 def count_content_units(ex: Exchange) -> int:
     """Chunks of choice 0 with non-empty text (§2.7 output estimate)."""
-    return _rebuild(ex, None).content_units
+    return rebuild(_Rebuild(), ex, None).content_units
 
 
 def decode(ex: Exchange, req: dict[str, Any], call: Call, counters: Counter) -> int | None:
     """Fill the call from the request and the (streamed or whole) response; returns first_token ts_us."""
     decode_request(req, call)
-    status = ex.status_code
-    first_token: int | None = None
-    if ex.is_stream and (status is None or status < 400):
-        rb = _rebuild(ex, counters)
-        obj = rb.completion()
-        call.x_response_object = obj
-        call.error = rb.error
-        apply_completion(obj, call)
-        if rb.other_choices:
-            call.choices_ignored = len(rb.other_choices)
-        first_token = rb.first_token
-        completed = rb.completed
-    else:
-        ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
-        if ok:
-            call.x_response_object = obj
-        completed = ok and isinstance(obj, dict)
-        if status is not None and status < 400:
-            if completed and obj.get("error") and not obj.get("choices"):
-                call.error = stream_error(obj)
-            elif completed:
-                apply_completion(obj, call)
-            elif ex.state == "complete" and 200 <= status < 300:
-                call.error = parse_error(ex)
-    set_outcome(call, ex, completed=completed)
-    return first_token
+    return decode_choices(ex, call, counters, _Rebuild, apply_completion)

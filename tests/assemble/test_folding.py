@@ -175,3 +175,44 @@ def test_late_inner_leg_updates_the_released_outer():
     assert o["hop_overhead_ms"] == '{"ttft":50.0,"e2e":100.0}'
     assert i["hop_role"] == "proxy_out" and i["session_id"] is None
     assert [t["call_ids"] for t in h.turns()] == [["out1"]]
+
+
+def test_candidate_index_returns_the_start_window_in_order():
+    import random
+
+    from heron_core.assemble.folding import _Cand, _KeyIndex
+    from heron_core.assemble.state import Recent
+
+    def cand(cid: str, start: int) -> _Cand:
+        return _Cand(rec=Recent(cid, "s", ("f",), None, start, start + 5, (), None, False, None, None))
+
+    rng = random.Random(5)
+    idx, live = _KeyIndex(), {}
+    for step in range(400):
+        cid = f"c{rng.randint(0, 60):02d}"
+        if cid in live and rng.random() < 0.5:
+            idx.remove(live.pop(cid), cid)
+        elif cid not in live:
+            live[cid] = rng.randint(0, 50)
+            idx.put(cand(cid, live[cid]))
+        lo = rng.randint(-5, 50)
+        hi = lo + rng.randint(0, 20)
+        got = [(c.start_us, c.call_id) for c in idx.window(lo, hi)]
+        assert got == sorted((s, c) for c, s in live.items() if lo <= s <= hi), step
+    idx.put(cand("c99", 7))
+    idx.put(cand("c99", 7))  # the same call again replaces, never duplicates
+    assert [c.call_id for c in idx.window(7, 7)].count("c99") == 1
+
+
+def test_many_identical_answers_fold_only_the_nested_pair():
+    """Repeated answers share every content key: only the pair that nests in time and crosses servers
+    folds, however many look-alikes are in the index (these overlap each other but never nest: each
+    ends after every one that started before it)."""
+    h = Harness()
+    outer, inner = _hop()
+    others = [mk_call(f"o{i:03d}", 5 + 0.4 * i, 10.0, user_start=True, native=f"n{i}",
+                      client=(f"10.1.0.{i}", 40000), server=("10.0.0.7", 443), fingerprint="same")
+              for i in range(100)]
+    h.play([outer, inner, *others], step=0.25)
+    assert h.call("out1")["hop_role"] == "proxy_in" and h.call("in01")["hop_role"] == "proxy_out"
+    assert all(h.call(c.call_id)["hop_role"] is None for c in others)

@@ -316,6 +316,38 @@ def test_fast_path_and_general_path_agree() -> None:
             assert fast_counters == general_counters
 
 
+def test_ipv6_fast_path_and_general_path_agree() -> None:
+    """IPv6 with TCP right after the fixed header is decoded in one unpack on Ethernet, SLL and SLL2; raw
+    IPv6 (and anything with extension headers, a VLAN tag, a bad version) takes the general path. Both
+    give the same segments and counters, including padded, truncated, jumbogram and malformed packets."""
+    packets = [
+        bytes(V6 / tcp(b"x" * n, flags=f, options=o))
+        for n in (0, 1, 100, 1440)
+        for f in ("S", "PA", "FA")
+        for o in ([], [("NOP", None), ("NOP", None), ("Timestamp", (5, 6))])
+    ]
+    packets += [p + b"\0" * 7 for p in packets[:4]] + [p[:-3] for p in packets[-4:]]
+    packets += [bytes(V6 / IPv6ExtHdrHopByHop() / tcp()), bytes(V6 / UDP()), bytes(IPv6(plen=0) / tcp())]
+    small = bytearray(bytes(V6 / tcp(b"abc")))
+    small[4:6] = (8).to_bytes(2, "big")  # payload length shorter than the TCP header: malformed
+    bad_version = bytearray(bytes(V6 / tcp()))
+    bad_version[0] = 0x40
+    packets += [bytes(small), bytes(bad_version)]
+    for ip in packets:
+        general_counters: Counter = Counter()
+        general = decode(229, ip, general_counters)
+        assert decode(1, bytes(ETH / Dot1Q(vlan=1, type=0x86DD)) + ip) == general
+        for link in (
+            bytes(ETH)[:12] + b"\x86\xdd",
+            bytes(CookedLinux(proto=0x86DD)),
+            bytes(CookedLinuxV2(proto=0x86DD)),
+        ):
+            linktype = {14: 1, 16: 113, 20: 276}[len(link)]
+            fast_counters: Counter = Counter()
+            assert decode(linktype, link + ip, fast_counters) == general
+            assert fast_counters == general_counters
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     linktype=st.sampled_from(sorted(LINKTYPES) + [147]), data=st.binary(max_size=120), cut=st.integers(0, 200)

@@ -241,3 +241,109 @@ def test_file_store_rows_survive_reopen(tmp_path):
         assert c["db_bytes"] > 0
     with open_store(db, read_only=True) as st:
         assert _count(st, "calls") == 1
+
+
+# --- per-table batches and the writer thread ---------------------------------------------------------
+
+
+def _rows(st, table: str, order: str) -> list[tuple]:
+    return st.conn.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+
+
+def _feed(w: StoreWriter, n: int) -> None:
+    """Calls, their exchanges and bodies, turn-id updates and replaced session rows: every kind of write."""
+    for i in range(n):
+        call = make_call(i)
+        ex = make_exchange(exchange_id=call.call_id, request_body=b"q" * (50 + i), request_body_bytes=50 + i)
+        w.add_exchange(ex, True)
+        w.add_bodies(body_rows(ex, call, Config()))
+        w.add_call(call)
+        w.update_calls([(call.call_id, f"turn-{i // 3}")], ("turn_id",))
+        w.add_rows("sessions", [{"session_id": f"s{i % 4}", "call_count": i}], replace=True)
+
+
+def test_background_writer_stores_what_the_synchronous_one_stores():
+    results = []
+    for background in (False, True):
+        st = open_store(None)
+        c = Counter()
+        w = StoreWriter(st, c, batch_rows=7, background=background)
+        _feed(w, 40)
+        w.flush()
+        assert w._thread is None  # no thread outlives a flush
+        results.append(({t: _rows(st, t, o) for t, o in (("calls", "call_id"), ("exchanges", "exchange_id"),
+                                                        ("bodies", "exchange_id, part"), ("sessions", "session_id"))},
+                         {k: v for k, v in c.items() if k not in ("flush_ms_p95", "db_bytes")}))
+        st.close()
+    (sync_rows, sync_c), (bg_rows, bg_c) = results
+    assert bg_rows == sync_rows and len(sync_rows["calls"]) == 40
+    assert {r[4] for r in sync_rows["calls"]} == {f"turn-{i // 3}" for i in range(40)}  # updates after inserts
+    assert bg_c == sync_c and bg_c["rows_written.calls"] == 40
+
+
+def test_a_full_table_is_written_alone():
+    st = open_store(None)
+    try:
+        c = Counter()
+        w = StoreWriter(st, c, batch_rows=3)
+        for i in range(3):
+            w.add_rows("sessions", [{"session_id": f"s{i}"}], replace=True)
+        w.add_call(make_call(0))
+        w.add_call(make_call(1))
+        w.add_call(make_call(2))  # calls full: only calls go out
+        assert _count(st, "calls") == 3 and _count(st, "sessions") == 3  # sessions filled up first
+        w.add_call(make_call(3))
+        w.add_rows("sessions", [{"session_id": "s9"}], replace=True)
+        assert _count(st, "calls") == 3 and _count(st, "sessions") == 3 and w.pending_rows == 2
+        w.flush()
+        assert _count(st, "calls") == 4 and _count(st, "sessions") == 4
+    finally:
+        st.close()
+
+
+def test_calls_are_written_when_their_text_fills_a_batch(monkeypatch):
+    from heron_core.store import writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "BATCH_CALL_TEXT", 10_000)
+    st = open_store(None)
+    try:
+        w = StoreWriter(st, Counter())
+        w.add_call(make_call(0, user_text="u" * 6_000))
+        assert _count(st, "calls") == 0
+        w.add_call(make_call(1, user_text="u" * 6_000))  # 12,000 characters pending: written
+        assert _count(st, "calls") == 2 and w.pending_rows == 0
+    finally:
+        st.close()
+
+
+def test_background_failures_are_counted_in_the_callers_counters():
+    st = open_store(None)
+    try:
+        c = Counter()
+        w = StoreWriter(st, c, background=True)
+        w.add_call(make_call(0))
+        w.add_call(make_call(9, client_port=1 << 40))  # does not fit INTEGER
+        w.flush()
+        assert c["flush_errors"] == 1 and c["store_rows_failed"] == 1 and c["rows_written.calls"] == 1
+        assert c["flushes"] == 1
+    finally:
+        st.close()
+
+
+def test_abandon_drops_queued_batches_and_stops_the_thread():
+    st = open_store(None)
+    try:
+        c = Counter()
+        w = StoreWriter(st, c, batch_rows=1, background=True)
+        for i in range(5):
+            w.add_call(make_call(i))  # each call is a batch of its own
+        w.abandon()
+        assert w._thread is None
+        written = _count(st, "calls")
+        assert 0 <= written <= 5
+        w.abandon()  # nothing running: a no-op
+        w.add_call(make_call(7))
+        w.flush()  # the writer is still usable
+        assert _count(st, "calls") == written + 1
+    finally:
+        st.close()
