@@ -70,23 +70,32 @@ class ListSpec:
         raise KeyError(key)
 
 
-_T = "turns"
+def _overview(t: str, start: str, calls: str, duration: str, model: str, words: str, insights_priority: int,
+              ids: tuple[Column, ...] = ()) -> tuple[Column, ...]:
+    """The columns turns and sessions share (a session is a run of turns: the same figures, summed), in
+    their display order; ``ids`` go before the first user words."""
+    return (
+        _c("start", "time" if t == "turns" else "start", start, "time", 8, 1),
+        _c("agent", "agent", f"{t}.agent_kind", "text", 10, 0),
+        *((_c("status", "status", "turns.status", "tstatus", 10, 0),) if t == "turns" else
+          (_c("turns", "turns", "sessions.turn_count", "int", 5, 0),)),
+        _c("calls", "calls", calls, "int", 5, 1),
+        _c("tokens", "tokens", f"{t}.total_tokens", "tokens", 7, 2),
+        _c("cost", "cost", f"{t}.cost_usd", "usd", 7, 2),
+        _c("duration", "dur", duration, "ms", 7, 1),
+        *((_c("ttft", "ttft", "turns.first_response_ms", "ms", 6, 3),
+           _c("tools", "tools", "turns.tool_call_count", "int", 5, 6)) if t == "turns" else ()),
+        _c("insights", "ins", f"{t}.insight_count", "int", 3, insights_priority),
+        _c("model", "model", model, "text", 18, 3),
+        *ids,
+        _c("words", "first user words", words, "text", 20, 0, True),
+    )
+
+
 TURNS = ListSpec(
     "turns", "Turns", "turns", "turns", "turns.turn_id",
-    (
-        _c("start", "time", "turns.start", "time", 8, 1),
-        _c("agent", "agent", "turns.agent_kind", "text", 10, 0),
-        _c("status", "status", "turns.status", "tstatus", 10, 0),
-        _c("calls", "calls", "turns.call_count", "int", 5, 1),
-        _c("tokens", "tokens", "turns.total_tokens", "tokens", 7, 2),
-        _c("cost", "cost", "turns.cost_usd", "usd", 7, 2),
-        _c("duration", "dur", "turns.duration_ms", "ms", 7, 1),
-        _c("ttft", "ttft", "turns.first_response_ms", "ms", 6, 3),
-        _c("tools", "tools", "turns.tool_call_count", "int", 5, 6),
-        _c("insights", "ins", "turns.insight_count", "int", 3, 6),
-        _c("model", "model", "turns.models[1]", "text", 18, 3),
-        _c("words", "first user words", "turns.user_input_preview", "text", 20, 0, True),
-    ),
+    _overview("turns", "turns.start", "turns.call_count", "turns.duration_ms", "turns.models[1]",
+              "turns.user_input_preview", 6),
     "start",
     style_sql="CASE WHEN turns.error IS NOT NULL OR turns.finish IN ('error','aborted') THEN 'error' "
               "WHEN turns.status IN ('incomplete') THEN 'warn' WHEN turns.status = 'partial' THEN 'dim' END",
@@ -95,19 +104,10 @@ TURNS = ListSpec(
 
 SESSIONS = ListSpec(
     "sessions", "Sessions", "sessions", "sessions", "sessions.session_id",
-    (
-        _c("start", "start", "sessions.first_start", "time", 8, 1),
-        _c("agent", "agent", "sessions.agent_kind", "text", 10, 0),
-        _c("turns", "turns", "sessions.turn_count", "int", 5, 0),
-        _c("calls", "calls", "sessions.call_count", "int", 5, 1),
-        _c("tokens", "tokens", "sessions.total_tokens", "tokens", 7, 2),
-        _c("cost", "cost", "sessions.cost_usd", "usd", 7, 2),
-        _c("duration", "dur", "(sessions.last_end - sessions.first_start) * 1000", "ms", 7, 1),
-        _c("insights", "ins", "sessions.insight_count", "int", 3, 5),
-        _c("model", "model", "sessions.models[1]", "text", 18, 3),
-        _c("id", "session", "sessions.session_id", "id", 10, 6),
-        _c("words", "first user words", "sessions.first_user_input_preview", "text", 20, 0, True),
-    ),
+    _overview("sessions", "sessions.first_start", "sessions.call_count",
+              "(sessions.last_end - sessions.first_start) * 1000", "sessions.models[1]",
+              "sessions.first_user_input_preview", 5,
+              ids=(_c("id", "session", "sessions.session_id", "id", 10, 6),)),
     "start",
     style_sql="CASE WHEN sessions.turns_incomplete > 0 THEN 'warn' END",
     turn_id_sql="sessions.first_turn_id", session_id_sql="sessions.session_id",
@@ -284,12 +284,17 @@ class ListQuery:
             return Compiled(f"services.server IN ({base})", match.params)
         return match
 
+    def _ranked(self, select: str, extra: Compiled | None = None) -> tuple[str, list[Any]]:
+        """``SELECT row_number() … - 1 AS rn, <select> FROM … WHERE …`` in list order: the row positions
+        that ``find``, ``index_of`` and ``turn_ids`` look up (``extra`` narrows the rows, not the order
+        they are numbered in when it is None)."""
+        sql, params = self._from_where(extra)
+        return f"SELECT row_number() OVER (ORDER BY {self._order}) - 1 AS rn, {select} {sql}", params
+
     def find(self, conn: Any, match: Compiled, after: int, forward: bool = True, wrap: bool = True) -> int | None:
         """Index of the next (previous) row after (before) ``after`` that matches ``match``; wraps once."""
         m = self._match_expr(match)
-        sql, params = self._from_where()
-        ranked = (f"SELECT row_number() OVER (ORDER BY {self._order}) - 1 AS rn, ({m.sql}) AS m "
-                  f"{sql}")
+        ranked, params = self._ranked(f"({m.sql}) AS m")
         cmp, order = (">", "ASC") if forward else ("<", "DESC")
         q = f"SELECT rn FROM ({ranked}) WHERE m AND rn {cmp} ? ORDER BY rn {order} LIMIT 1"
         allp = list(m.params) + params
@@ -299,10 +304,8 @@ class ListQuery:
         return None if row is None else int(row[0])
 
     def index_of(self, conn: Any, row_id: Any) -> int | None:
-        sql, params = self._from_where()
-        q = (f"SELECT rn FROM (SELECT row_number() OVER (ORDER BY {self._order}) - 1 AS rn, "
-             f"{self.spec.id_sql} AS rid {sql}) WHERE rid = ?")
-        row = conn.execute(q, params + [row_id]).fetchone()
+        ranked, params = self._ranked(f"{self.spec.id_sql} AS rid")
+        row = conn.execute(f"SELECT rn FROM ({ranked}) WHERE rid = ?", params + [row_id]).fetchone()
         return None if row is None else int(row[0])
 
     def ids(self, conn: Any, limit: int | None = None) -> list[Any]:
@@ -317,17 +320,15 @@ class ListQuery:
         an SFT export of this list covers. A session stands for all its turns; services have none."""
         if self.spec.turn_id_sql is None:
             return []
-        sql, params = self._from_where()
-        if row_ids is not None:
-            sql += f" AND {self.spec.id_sql} IN (SELECT unnest(?))"
-            params = params + [list(row_ids)]
-        ranked = f"SELECT {self.spec.id_sql} AS rid, row_number() OVER (ORDER BY {self._order}) AS rn"
+        only = None if row_ids is None else Compiled(f"{self.spec.id_sql} IN (SELECT unnest(?))", [list(row_ids)])
         if self.spec.name == "sessions":
-            q = (f"SELECT t.turn_id FROM turns t JOIN ({ranked} {sql}) m ON t.session_id = m.rid "
+            ranked, params = self._ranked(f"{self.spec.id_sql} AS rid", only)
+            q = (f"SELECT t.turn_id FROM turns t JOIN ({ranked}) m ON t.session_id = m.rid "
                  f"ORDER BY m.rn, t.start, t.turn_id")
         else:
-            q = (f"SELECT tid FROM (SELECT tid, min(rn) AS o FROM ({ranked}, {self.spec.turn_id_sql} AS tid "
-                 f"{sql}) WHERE tid IS NOT NULL GROUP BY tid) ORDER BY o")
+            ranked, params = self._ranked(f"{self.spec.turn_id_sql} AS tid", only)
+            q = (f"SELECT tid FROM (SELECT tid, min(rn) AS o FROM ({ranked}) WHERE tid IS NOT NULL GROUP BY tid) "
+                 f"ORDER BY o")
         return [r[0] for r in conn.execute(q, params).fetchall()]
 
 

@@ -43,6 +43,7 @@ SCALARS = COUNTS + ("call_rate", "error_rate", "rate_limited_share") + SUMS + (
     "output_tps", "active_avg", "active_peak", "active_overlapping", "cache_hit_ratio", "cache_write_ratio",
     "cost_usd", "cache_savings_usd", "priced_share")
 LATENCY_STATS = QNAMES + ("avg", "max", "n")
+_ACTIVE = frozenset({"active_avg", "active_overlapping", "active_peak"})
 DEFAULT_SERIES = ("calls", "errors", "ttft_ms.p50", "ttft_ms.p95", "e2e_ms.p50", "output_tps", "active_avg")
 
 Multi = str | Sequence[str] | None
@@ -159,9 +160,10 @@ _COLUMNS: dict[str, str] = {
     "aborted": f"count_if({_ABORTED})",
     "rate_limited": "count_if(status_code = 429)",
     **{c: f"sum({c})" for c in SUMS},
-    "_cr": f"sum(cache_read_tokens) FILTER (WHERE {_REPORTED})",
-    "_cw": f"sum(cache_creation_tokens) FILTER (WHERE {_REPORTED})",
-    "_it": f"sum(input_total_tokens) FILTER (WHERE {_REPORTED})",
+    # conditional sums as CASE (nulls ignored): ~20 % cheaper in DuckDB than agg(...) FILTER (WHERE ...)
+    "_cr": f"sum(CASE WHEN {_REPORTED} THEN cache_read_tokens END)",
+    "_cw": f"sum(CASE WHEN {_REPORTED} THEN cache_creation_tokens END)",
+    "_it": f"sum(CASE WHEN {_REPORTED} THEN input_total_tokens END)",
     "cost_usd": "sum(cost_usd)",
     "cache_savings_usd": "sum(cache_savings_usd)",
     "_priced": "count(cost_usd)",
@@ -178,6 +180,8 @@ def _agg_sql(include_errors: bool, metrics: Sequence[str] | None = None) -> str:
 
     ``metrics`` (names as in timeseries: ``calls``, ``ttft_ms.p95``, …) limits the list to what they need —
     every aggregate costs a share of the scan, the exact percentiles most; None = everything (summary).
+    A latency's aggregates take ``CASE WHEN <ok> THEN value END`` (null otherwise, and aggregates skip
+    nulls): the same rows as ``FILTER (WHERE <ok> AND value IS NOT NULL)``, one shared expression.
     """
     okc = "TRUE" if include_errors else "ok"
     q = "[" + ", ".join(repr(x) for x in QUANTILES) + "]"
@@ -196,11 +200,11 @@ def _agg_sql(include_errors: bool, metrics: Sequence[str] | None = None) -> str:
     parts = [f"{sql} AS {name}" for name, sql in _COLUMNS.items() if name in want]
     for lat in LATENCIES:
         subs = lat_parts.get(lat, set())
-        cond = f"{okc}{' AND is_stream' if lat == 'tpot_ms' else ''} AND {lat} IS NOT NULL"
-        for sub, fn in (("q", f"quantile_cont({lat}, {q})"), ("avg", f"avg({lat})"), ("max", f"max({lat})"),
-                        ("n", f"count({lat})")):
+        val = f"CASE WHEN {okc}{' AND is_stream' if lat == 'tpot_ms' else ''} THEN {lat} END"
+        for sub, fn in (("q", f"quantile_cont({val}, {q})"), ("avg", f"avg({val})"), ("max", f"max({val})"),
+                        ("n", f"count({val})")):
             if sub in subs:
-                parts.append(f"{fn} FILTER (WHERE {cond}) AS {lat}_{sub}")
+                parts.append(f"{fn} AS {lat}_{sub}")
     return ", ".join(parts)
 
 
@@ -373,39 +377,74 @@ def _summary_rows(conn: duckdb.DuckDBPyConnection, cur: duckdb.DuckDBPyConnectio
                   in_flight: Sequence[float]) -> dict[Any, dict[str, Any]]:
     """Whole-range aggregates, optionally per dimension value (``None`` key without a dimension).
 
-    Three passes: the request_start-anchored aggregate (all §3.3 figures in one select list), one light
-    pass for the other anchors (output tokens delivered in the range, overlap with it), and the ordered
-    events for the peak. (Folding the first two into one scan with per-aggregate FILTERs measured slower.)
+    Three passes: the request_start-anchored aggregate (all §3.3 figures in one select list), a light one
+    for output tokens delivered in the range (anchored at ``response_end``), and — on a second cursor in a
+    thread, overlapping the first two — the calls in flight, from which ``active`` computes the overlap
+    and the peak.
     """
     if t0 is None or t1 is None:
         return {}
     where, params = f.predicate()
-    key = f"coalesce({dim}, 'none')" if dim else "NULL"
     hi = "<" if explicit else "<="
+    labels: list[Any] | None = None
+    if dim:  # the values shown (calls starting in the range) as integer codes: grouping by them is cheaper
+        col = f"coalesce({dim}, 'none')"
+        values = [r[0] for r in cur.execute(f"SELECT DISTINCT {col} FROM calls WHERE {where} AND request_start >= ? "
+                                            f"AND request_start {hi} ? ORDER BY 1", params + [t0, t1]).fetchall()]
+        key, labels = _coded(col, values), [_UNLISTED, *values]
+    else:
+        key = "NULL"
     live = active.live_sql(in_flight, watermark, t0, t1) if dim is None else active.NO_LIVE
-    peaks = _Background(conn, active.peaks, where, params, key, t0, t1, None, live)
+    activity = _Background(conn, _range_activity, where, params, key, t0, t1, live, labels)
     sql = (f"SELECT {key} AS _k, {_agg_sql(include_errors)} FROM calls WHERE {where} "
            f"AND request_start >= ? AND request_start {hi} ? GROUP BY ALL")
     out = {r.pop("_k"): r for r in _rows(cur, sql, params + [t0, t1])}
-    sql = f"""
-    SELECT {key} AS _k,
-        sum(output_tokens) FILTER (WHERE response_end >= ? AND response_end {hi} ?) AS _out_tokens,
-        sum(least(response_end, ?) - greatest(request_start, ?)) FILTER (WHERE request_start < ?) AS _overlap_s,
-        count(*) FILTER (WHERE request_start < ?) AS _overlapping
-    FROM calls WHERE {where} AND response_end IS NOT NULL AND response_end > ? AND request_start {hi} ?
-    GROUP BY ALL
-    """
-    for r in _rows(cur, sql, [t0, t1, t1, t0, t1, t1] + params + [t0, t1]):
+    sql = (f"SELECT {key} AS _k, sum(output_tokens) AS _out_tokens FROM calls WHERE {where} "
+           f"AND response_end > ? AND response_end {hi} ? AND request_start {hi} ? GROUP BY ALL")
+    for r in _rows(cur, sql, params + [t0, t1, t1]):
         out.setdefault(r.pop("_k"), {}).update(r)
-    if live[0]:
-        extra = [(max(s, t0), min(float(watermark or 0), t1)) for s in in_flight
-                 if s < t1 and (watermark or 0) > t0]
-        r = out.setdefault(None, {})
-        r["_overlap_s"] = (r.get("_overlap_s") or 0) + sum(max(0.0, e - s) for s, e in extra)
-        r["_overlapping"] = (r.get("_overlapping") or 0) + len(extra)
-    for (k, _b), peak in peaks.result().peak.items():
-        out.setdefault(k, {})["_peak"] = peak
+    overlap_us, overlapping, peaks = activity.result()
+    if labels is not None:  # codes back to values; code 0 (calls of values not shown) is dropped
+        out = {labels[k]: r for k, r in out.items() if k}
+    for k, us in overlap_us.items():
+        if k is _UNLISTED:
+            continue
+        r = out.setdefault(k, {})
+        r["_overlap_s"] = us / 1e6
+        r["_overlapping"] = overlapping[k]
+        r["_peak"] = peaks.at(k, 0)
     return out
+
+
+_UNLISTED = object()
+"""Label of group code 0 when it stands for values outside the list (no series, no row)."""
+
+
+def _coded(col: str, values: Sequence[str]) -> str:
+    """SQL giving each row the 1-based position of ``col`` in ``values`` (0 when absent)."""
+    if not values:
+        return "0"
+    lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return f"coalesce(list_position([{lits}], {col}), 0)"
+
+
+def _range_activity(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any], key: str, t0: float,
+                    t1: float, live: active.Live, labels: list[Any] | None
+                    ) -> tuple[dict[Any, int], dict[Any, int], active.Peaks]:
+    """Overlap µs, overlapping calls and peaks over the whole range, per group (one fetch)."""
+    iv = active.intervals(cur, where, params, key, t0, t1, live, labels)
+    overlap_us, overlapping = active.range_overlap(iv, t0, t1)
+    return overlap_us, overlapping, active.peaks(iv, t0, t1, None)
+
+
+def _bucket_activity(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any], key: str, w: int, lo_b: int,
+                     hi_b: int, live: active.Live, labels: list[Any] | None, want_overlap: bool,
+                     want_peak: bool) -> tuple[active.Overlap | None, active.Peaks | None]:
+    """Per-bucket overlap and/or peaks of buckets ``lo_b … hi_b`` (one fetch)."""
+    lo_t, hi_t = lo_b * w, (hi_b + 1) * w
+    iv = active.intervals(cur, where, params, key, lo_t, hi_t, live, labels)
+    return (active.overlap(iv, w, lo_b, hi_b) if want_overlap else None,
+            active.peaks(iv, lo_t, hi_t, w) if want_peak else None)
 
 
 # --- timeseries --------------------------------------------------------------------------------------
@@ -453,15 +492,17 @@ def timeseries(conn: duckdb.DuckDBPyConnection, filters: MetricFilters | None = 
         if n > max_buckets:
             raise TooManyBuckets(n, max_buckets)
         where, params = f.predicate()
-        key, top = _group_key(cur, where, params, t0, t1, explicit, group_by)
+        key, labels, top = _group_key(cur, where, params, t0, t1, explicit, group_by)
         hi = "<" if explicit else "<="
         lo_t, hi_t = lo_b * w, (hi_b + 1) * w
         need = {m.split(".")[0] for m in names}
         live = active.live_sql(in_flight, watermark, lo_t, hi_t) if group_by is None else active.NO_LIVE
         data: dict[tuple[Any, int], dict[str, Any]] = {}
-        bg = (_Background(conn, active.peaks, where, params, key, lo_t, hi_t, w, live)
-              if "active_peak" in need else None)
-        if need - {"output_tps", "active_avg", "active_overlapping", "active_peak"}:
+        want_overlap = bool(need & {"active_avg", "active_overlapping"})
+        bg = (_Background(conn, _bucket_activity, where, params, key, w, lo_b, hi_b, live,
+                          None if group_by is None else labels, want_overlap, "active_peak" in need)
+              if want_overlap or "active_peak" in need else None)
+        if need - _ACTIVE - {"output_tps"}:
             sql = (f"SELECT {key} AS _k, CAST(floor(request_start / {w}) AS BIGINT) AS _b, "
                    f"{_agg_sql(include_errors, names)} FROM calls WHERE {where} "
                    f"AND request_start >= ? AND request_start {hi} ? GROUP BY ALL")
@@ -472,23 +513,22 @@ def timeseries(conn: duckdb.DuckDBPyConnection, filters: MetricFilters | None = 
                    f"FROM calls WHERE {where} AND response_end >= ? AND response_end {hi} ? GROUP BY ALL")
             for k, b, v in cur.execute(sql, params + [t0, t1]).fetchall():
                 data.setdefault((k, b), {})["_out_tokens"] = v
-        if need & {"active_avg", "active_overlapping"}:
-            for (k, b), (ov, cnt) in active.overlap(cur, where, params, key, w, lo_b, hi_b, live).items():
-                data.setdefault((k, b), {}).update(_overlap_s=ov, _overlapping=cnt)
-        peaks = bg.result() if bg is not None else None
+        ov, peaks = bg.result() if bg is not None else (None, None)
         series = []
         for k in ([None] if group_by is None else top):
+            code = None if group_by is None else labels.index(k)  # data rows are keyed by group code
             values: dict[str, list[Any]] = {}
             for m in names:
                 base, _, sub = m.partition(".")
-                col = []
-                for b in range(lo_b, hi_b + 1):
-                    r = data.get((k, b), _EMPTY)
-                    if base == "active_peak":
-                        col.append(peaks.at(k, b) if peaks is not None else 0)
-                    else:
-                        col.append(_metric(r, base, sub, w))
-                values[m] = col
+                if base == "active_peak":
+                    values[m] = peaks.series(k, lo_b, hi_b) if peaks is not None else [0] * n
+                elif base == "active_avg" and ov is not None:
+                    values[m] = [s / w for s in ov.seconds(k)]
+                elif base == "active_overlapping" and ov is not None:
+                    values[m] = ov.counts(k)
+                else:
+                    values[m] = [_metric(data.get((code, b), _EMPTY), base, sub, w)
+                                 for b in range(lo_b, hi_b + 1)]
             series.append({"key": None if group_by is None else {group_by: k}, "values": values})
         partial_from = None
         if watermark is not None:
@@ -512,19 +552,19 @@ def _metric_names(metrics: Sequence[str] | str | None) -> list[str]:
 
 
 def _group_key(cur: duckdb.DuckDBPyConnection, where: str, params: list[Any], t0: float, t1: float,
-               explicit: bool, group_by: str | None) -> tuple[str, list[Any]]:
-    """SQL for the series key: top ``TOP_GROUPS`` values by calls kept, the rest folded into ``other``."""
+               explicit: bool, group_by: str | None) -> tuple[str, list[Any], list[Any]]:
+    """``(key SQL, label per group code, series keys)``: the top ``TOP_GROUPS`` values by calls, the rest
+    folded into ``other``. Rows are grouped by an integer code (position in the top list, 0 for the rest:
+    ``other``, or nothing when there is no rest) — ~30 % cheaper for DuckDB than grouping by the text."""
     if group_by is None:
-        return "NULL", []
+        return "NULL", [None], [None]
     col = f"coalesce({DIMENSIONS[group_by]}, 'none')"
     hi_op = "<" if explicit else "<="
     rows = cur.execute(f"SELECT {col} AS k, count(*) AS n FROM calls WHERE {where} AND request_start >= ? "
                        f"AND request_start {hi_op} ? GROUP BY 1 ORDER BY n DESC, k", params + [t0, t1]).fetchall()
     top = [r[0] for r in rows[:TOP_GROUPS]]
-    if len(rows) <= TOP_GROUPS:
-        return col, top
-    lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in top)
-    return f"(CASE WHEN {col} IN ({lits}) THEN {col} ELSE 'other' END)", top + ["other"]
+    folded = len(rows) > TOP_GROUPS
+    return _coded(col, top), ["other" if folded else _UNLISTED, *top], top + (["other"] if folded else [])
 
 
 # --- agent-layer re-exports ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from heron_core.config import Config
 from heron_core.export.calls import CALL_EXPORT_FIELDS, parse_time
+from heron_core.query.cache import QueryCache
 
 LIVE_DEFAULT_RANGE_S = 3600.0
 """§7.1: a live run's lists and metrics default to the last hour (of event time: the watermark)."""
@@ -81,6 +82,12 @@ class ApiContext:
     read_only: bool = True
     started_at: float = field(default_factory=time.time)
     started_mono: float = field(default_factory=time.monotonic)
+    cache: QueryCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        # metric results, reused while the store file is unchanged (query/cache.py); none for a store in
+        # memory or none at all
+        self.cache = QueryCache(getattr(self.store, "path", None))
 
     @property
     def mode(self) -> str:

@@ -123,15 +123,10 @@ def sql_page(cur: Any, *, columns: str, table: str, where: str, params: list[Any
     are decompressed (~50 ms, against ~140 ms by ``rowid``). Both steps (and the count) run in one read
     transaction, so they see one snapshot while the writer keeps writing.
     """
-    cond, cparams = where, list(params)
-    if req.cursor is not None:
-        value, row_id = decode_cursor(req.cursor, req.sort, req.fp)
-        extra, eparams = after_sql(req.sort, id_sql, value, row_id)
-        cond, cparams = f"({where}) AND {extra}", cparams + eparams
+    after = decode_cursor(req.cursor, req.sort, req.fp) if req.cursor is not None else None
     cur.execute("BEGIN TRANSACTION")
     try:
-        keys = cur.execute(f"SELECT {id_sql}, {req.sort.sql}, rowid FROM {table} WHERE {cond} "
-                           f"ORDER BY {req.sort.order_by(id_sql)} LIMIT ?", cparams + [req.limit + 1]).fetchall()
+        keys = _page_keys(cur, table, where, list(params), id_sql, req.sort, req.limit + 1, after)
         more = len(keys) > req.limit
         keys = keys[:req.limit]
         rows = _fetch(cur, columns, table, id_sql, keys) if keys else {}
@@ -146,6 +141,58 @@ def sql_page(cur: Any, *, columns: str, table: str, where: str, params: list[Any
     if total is not None:
         out["total"] = total
     return out
+
+
+def _page_keys(cur: Any, table: str, where: str, params: list[Any], id_sql: str, sort: Sort, n: int,
+               after: tuple[Any, Any] | None) -> list[tuple]:
+    """``(id, sort value, rowid)`` of the first ``n`` rows after ``after`` (the cursor's value and id) in
+    ``sort.order_by(id_sql)`` order.
+
+    Two steps, because a top-N that carries the id (a string, unique per row) through its heap, or a
+    keyset condition that compares it (``value = ? AND id > ?`` inside an OR), makes DuckDB read the id
+    of every row: ~3x the cost of a top-N over the sort column alone (~50 against ~15 ms CPU at 1M
+    calls). So: (1) the ``n``-th value after the cursor's value, from the sort column alone (DuckDB pushes
+    the heap's bound into the scan as it fills); (2) the rows between the cursor's value and that one —
+    ``n`` rows plus ties — with the full keyset condition and order. Both bounds are plain range filters
+    that DuckDB applies in the scan, so the id is read only for the rows in range. When the ``n``-th value
+    is null (the page reaches the rows without a value) there is no bound: nulls are ordered by id, the
+    plain way.
+    """
+    d = "DESC" if sort.desc else "ASC"
+    op, strict = (">=", ">") if not sort.desc else ("<=", "<")
+    cond, cparams = where, list(params)
+    if after is not None:
+        value, row_id = after
+        extra, eparams = after_sql(sort, id_sql, value, row_id)
+        cond, cparams = f"({where}) AND {extra}", cparams + eparams
+        if value is None:  # in the null tail: only the id orders
+            return _plain_keys(cur, table, cond, cparams, id_sql, sort, n)
+        # rows after the cursor's value (its ties are in step 2); nulls come last
+        first = f"({where}) AND ({sort.sql} {strict} ? OR {sort.sql} IS NULL)"
+        fparams = list(params) + [value]
+        lower, lparams = f" AND {sort.sql} {op} ?", [value]
+    else:
+        first, fparams, lower, lparams = where, list(params), "", []
+    vals = cur.execute(f"SELECT {sort.sql} FROM {table} WHERE {first} ORDER BY {sort.sql} {d} NULLS LAST "
+                       f"LIMIT ?", fparams + [n]).fetchall()
+    if not vals:  # nothing after the cursor's value: at most its ties remain
+        if after is None:
+            return []
+        bound = after[0]
+    elif vals[-1][0] is None:
+        return _plain_keys(cur, table, cond, cparams, id_sql, sort, n)
+    else:  # the page lies between the cursor's value and this one (fewer than n rows: all of them)
+        bound = vals[-1][0]
+    upper = "<=" if not sort.desc else ">="
+    return cur.execute(f"SELECT {id_sql}, {sort.sql}, rowid FROM {table} WHERE {cond}{lower} "
+                       f"AND {sort.sql} {upper} ? ORDER BY {sort.order_by(id_sql)} LIMIT ?",
+                       cparams + lparams + [bound, n]).fetchall()
+
+
+def _plain_keys(cur: Any, table: str, cond: str, params: list[Any], id_sql: str, sort: Sort,
+                n: int) -> list[tuple]:
+    return cur.execute(f"SELECT {id_sql}, {sort.sql}, rowid FROM {table} WHERE {cond} "
+                       f"ORDER BY {sort.order_by(id_sql)} LIMIT ?", params + [n]).fetchall()
 
 
 VECTOR_ROWS = 2048

@@ -96,11 +96,24 @@ def _clean(v: Any) -> Any:
     return finite(v)
 
 
+def _cached(ctx: ApiContext, key: tuple, compute: Any) -> Any:
+    """``_clean(compute(cursor))``, reused while the store is unchanged (``ctx.cache``); the key must name
+    everything the result depends on (filters as ``repr``, options, the live watermark and in-flight
+    calls)."""
+    def run() -> Any:
+        with db(ctx) as cur:
+            return _clean(compute(cur))
+    return ctx.cache.get(key, run)
+
+
 @router.get("/metrics/summary", summary="metrics.md §3.3 metrics over the range, as one object")
 def metrics_summary(ctx: Annotated[ApiContext, Depends(get_ctx)], f: Annotated[Filters, Depends()],
                     include_errors: bool = False) -> Response:
-    with db(ctx) as cur, bad_params():
-        return as_json(_clean(metrics.summary(cur, f.metric, include_errors=include_errors, **_live(ctx))))
+    live = _live(ctx)
+    key = ("summary", repr(f.metric), include_errors, repr(live))
+    with bad_params():
+        return as_json(_cached(ctx, key, lambda cur: metrics.summary(cur, f.metric, include_errors=include_errors,
+                                                                     **live)))
 
 
 @router.get("/metrics/timeseries", summary="Chosen metrics per epoch-aligned bucket, optionally per group")
@@ -112,24 +125,28 @@ def metrics_timeseries(
     include_errors: bool = False,
 ) -> Response:
     names = multi(metrics_) or None
-    with db(ctx) as cur:
-        try:
-            data = metrics.timeseries(cur, f.metric, window=window or None, metrics=names, group_by=group_by or None,
-                                      include_errors=include_errors, max_buckets=ctx.cfg.metrics_max_buckets,
-                                      **_live(ctx))
-        except metrics.TooManyBuckets as exc:
-            raise ApiError(422, "too_many_buckets", str(exc)) from None
-        except ValueError as exc:
-            raise invalid(str(exc)) from None
-    return as_json(_clean(data))
+    live = _live(ctx)
+    key = ("timeseries", repr(f.metric), window, repr(names), group_by, include_errors,
+           ctx.cfg.metrics_max_buckets, repr(live))
+    try:
+        data = _cached(ctx, key, lambda cur: metrics.timeseries(
+            cur, f.metric, window=window or None, metrics=names, group_by=group_by or None,
+            include_errors=include_errors, max_buckets=ctx.cfg.metrics_max_buckets, **live))
+    except metrics.TooManyBuckets as exc:
+        raise ApiError(422, "too_many_buckets", str(exc)) from None
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
+    return as_json(data)
 
 
 @router.get("/metrics/breakdown", summary="The summary metrics per value of one dimension")
 def metrics_breakdown(ctx: Annotated[ApiContext, Depends(get_ctx)], f: Annotated[Filters, Depends()],
                       by: Annotated[str, Query(description="model, wire_api, server or agent_kind")] = "model",
                       include_errors: bool = False) -> Response:
-    with db(ctx) as cur, bad_params():
-        return as_json(_clean(metrics.breakdown(cur, by, f.metric, include_errors=include_errors)))
+    key = ("breakdown", by, repr(f.metric), include_errors)
+    with bad_params():
+        return as_json(_cached(ctx, key, lambda cur: metrics.breakdown(cur, by, f.metric,
+                                                                       include_errors=include_errors)))
 
 
 @router.get("/metrics/by-model", summary="= /api/metrics/breakdown?by=model")
@@ -141,15 +158,16 @@ def metrics_by_model(ctx: Annotated[ApiContext, Depends(get_ctx)], f: Annotated[
 @router.get("/metrics/agents", summary="Agent-layer metrics (metrics.md §4) per agent kind")
 def metrics_agents(ctx: Annotated[ApiContext, Depends(get_ctx)], f: Annotated[Filters, Depends()],
                    include_partial: bool = False, include_incomplete: bool = False) -> Response:
-    with db(ctx) as cur, bad_params():
-        return as_json(_clean(agent_metrics.agents(cur, f.metric, include_partial=include_partial,
-                                           include_incomplete=include_incomplete)))
+    key = ("agents", repr(f.metric), include_partial, include_incomplete)
+    with bad_params():
+        return as_json(_cached(ctx, key, lambda cur: agent_metrics.agents(
+            cur, f.metric, include_partial=include_partial, include_incomplete=include_incomplete)))
 
 
 @router.get("/metrics/tools", summary="Per tool name: count, errors, missing, success rate, wait")
 def metrics_tools(ctx: Annotated[ApiContext, Depends(get_ctx)], f: Annotated[Filters, Depends()]) -> Response:
-    with db(ctx) as cur, bad_params():
-        return as_json(_clean(agent_metrics.tools(cur, f.metric)))
+    with bad_params():
+        return as_json(_cached(ctx, ("tools", repr(f.metric)), lambda cur: agent_metrics.tools(cur, f.metric)))
 
 
 # --- services -------------------------------------------------------------------------------------------
