@@ -7,9 +7,12 @@ Two backends give the same ``LiveCapture`` interface (a selectable fd and ``read
   driven by ``select`` — libpcap's own blocking reads can hang forever on an idle TPACKET_V3 ring
   (shared/notes/feasibility.md §a). pcapy-ng 2.1 has no ``set_immediate_mode``, so a packet may wait for
   the 100 ms block timeout before it is delivered; ``next_batch`` hands over a whole ring block per call.
-  libpcap drops the duplicate outgoing copy of loopback packets itself.
-* **AF_PACKET** (no dependency; used when pcapy-ng is missing, or on request): a raw socket with
-  ``PACKET_IGNORE_OUTGOING`` (so ``lo`` packets are seen once), kernel timestamps (``SO_TIMESTAMPNS``)
+  On a loopback interface the socket also gets ``PACKET_IGNORE_OUTGOING``: every ``lo`` packet passes
+  the packet taps twice (sent, then received), and libpcap only discards the sent copy in user space,
+  after it has taken ring space and, when the ring is full, been counted as a second kernel drop.
+* **AF_PACKET** (no dependency; used when pcapy-ng is missing, or on request): a raw socket, with
+  ``PACKET_IGNORE_OUTGOING`` on loopback only (so ``lo`` packets are seen once, while the host's own
+  outgoing packets on a real interface are kept), kernel timestamps (``SO_TIMESTAMPNS``)
   and, for ``--bpf-filter``, the classic BPF program printed by ``tcpdump -dd`` attached with
   ``SO_ATTACH_FILTER``.
 
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import logging
+import os
 import select
 import shutil
 import socket
@@ -53,6 +58,7 @@ _PACKET_IGNORE_OUTGOING = 23
 _SO_ATTACH_FILTER = 26
 _SO_TIMESTAMPNS = 35
 _SO_RCVBUFFORCE = 33
+_SIOCGIFHWADDR = 0x8927
 _ARPHRD_ETHER = 1
 _ARPHRD_LOOPBACK = 772
 _LINKTYPE_ETHERNET = 1
@@ -69,6 +75,28 @@ Span = tuple[int, Any, int, int]
 
 def _permission_error(iface: str) -> CaptureError:
     return CaptureError(f"-i {iface}", "capture needs root or CAP_NET_RAW")
+
+
+def _ignore_outgoing(fd: int) -> bool:
+    """Set ``PACKET_IGNORE_OUTGOING`` on a packet socket we do not own as a Python object (libpcap's);
+    False when the kernel lacks it (< 4.20)."""
+    s = socket.socket(fileno=os.dup(fd))  # a duplicate: closing it leaves libpcap's descriptor open
+    try:
+        s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _loopback_names() -> frozenset[str]:
+    """Names of the loopback interfaces: on ``any``, their outgoing copies are the duplicates to skip."""
+    try:
+        names = [name for _index, name in socket.if_nameindex()]
+    except OSError:
+        return frozenset({"lo"})
+    return frozenset(n for n in names if _arphrd(n) == _ARPHRD_LOOPBACK) or frozenset({"lo"})
 
 
 class PcapyCapture:
@@ -109,6 +137,7 @@ class PcapyCapture:
         self._p = p
         self.linktype = p.datalink()
         self._fd = p.getfd()
+        self.ignores_outgoing = _arphrd(iface) == _ARPHRD_LOOPBACK and _ignore_outgoing(self._fd)
         self._unpack = struct.Struct("=IIII").iter_unpack
 
     def fileno(self) -> int:
@@ -165,17 +194,32 @@ class AfPacketCapture:
     def __init__(self, iface: str, bpf_filter: str | None, cfg: Config) -> None:
         self.iface = iface
         arphrd = _arphrd(iface)
+        if arphrd is None and iface != "any":
+            raise CaptureError(f"-i {iface}", "no such interface")
         cooked = iface == "any" or arphrd not in (_ARPHRD_ETHER, _ARPHRD_LOOPBACK)
         kind = socket.SOCK_DGRAM if cooked else socket.SOCK_RAW
         try:
-            s = socket.socket(socket.AF_PACKET, kind, socket.htons(_ETH_P_ALL))
+            # On one interface, protocol 0: the socket receives nothing until bind() names the interface and
+            # ETH_P_ALL, so no packet of another interface, or one the filter would refuse, slips in first.
+            # 'any' is not bound at all (an unbound socket hears every interface).
+            s = socket.socket(socket.AF_PACKET, kind, socket.htons(_ETH_P_ALL) if iface == "any" else 0)
         except PermissionError:
             raise _permission_error(iface) from None
-        try:
-            s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
-            self._ignore_outgoing = True
-        except OSError:  # kernel < 4.20: drop PACKET_OUTGOING copies by hand
-            self._ignore_outgoing = False
+        # Loopback packets pass the taps twice; only there is the outgoing copy a duplicate. Elsewhere it is
+        # the host's own traffic (a local agent's requests), which must be kept.
+        self.ignores_outgoing = False
+        if arphrd == _ARPHRD_LOOPBACK:
+            try:
+                s.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
+                self.ignores_outgoing = True
+            except OSError:  # kernel < 4.20: skip them by hand below
+                pass
+        if iface == "any":
+            self._skip_outgoing_on = _loopback_names()
+        elif arphrd == _ARPHRD_LOOPBACK and not self.ignores_outgoing:
+            self._skip_outgoing_on = frozenset({iface})
+        else:
+            self._skip_outgoing_on = frozenset()
         try:
             s.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, cfg.capture_buffer_bytes)
         except OSError:
@@ -190,7 +234,8 @@ class AfPacketCapture:
             fprog = _SockFprog(len(prog) // 8, ctypes.addressof(self._prog))
             s.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(fprog))
         try:
-            s.bind((iface if iface != "any" else "", 0))
+            if iface != "any":
+                s.bind((iface, _ETH_P_ALL))  # CPython applies htons itself
         except OSError as exc:
             s.close()
             if exc.errno in (errno.ENODEV, errno.ENXIO):
@@ -217,7 +262,7 @@ class AfPacketCapture:
                 n, anc, _flags, addr = s.recvmsg_into([view], self._anc)
             except (BlockingIOError, InterruptedError):
                 break
-            if not self._ignore_outgoing and addr[2] == socket.PACKET_OUTGOING:
+            if addr[2] == socket.PACKET_OUTGOING and addr[0] in self._skip_outgoing_on:
                 continue
             ts = 0
             for level, typ, data in anc:
@@ -244,11 +289,19 @@ class AfPacketCapture:
 
 
 def _arphrd(iface: str) -> int | None:
-    try:
-        with open(f"/sys/class/net/{iface}/type") as fh:
-            return int(fh.read().strip())
-    except (OSError, ValueError):
+    """The interface's hardware type (``ARPHRD_*``), or None if there is no such interface.
+
+    Asked with ``SIOCGIFHWADDR`` rather than read from ``/sys/class/net``: sysfs shows the network
+    namespace it was mounted in, which is not ours after ``unshare -n`` or ``ip netns exec`` without a
+    remount, while the ioctl answers for the namespace of the socket."""
+    if not iface or len(iface.encode()) >= 16:
         return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            res = fcntl.ioctl(s.fileno(), _SIOCGIFHWADDR, struct.pack("16s16x", iface.encode()))
+    except OSError:
+        return None
+    return struct.unpack_from("H", res, 16)[0]  # ifr_hwaddr.sa_family
 
 
 def open_capture(iface: str, bpf_filter: str | None, cfg: Config, backend: str = "auto") -> Any:
