@@ -16,7 +16,7 @@ _STAGES: dict[str, tuple[str, ...]] = {
         "packets_read", "bytes_read", "packets_dropped_overload", "packets_dropped_kernel",
         "packets_truncated", "read_errors", "file_truncated", "heartbeats_emitted", "zmq_batches",
         "zmq_batches_malformed", "zmq_batches_dropped", "ebpf_events", "ebpf_events_lost",
-        "ebpf_chunks_dropped", "ebpf_uprobes_attached",
+        "ebpf_chunks_dropped", "ebpf_uprobes_attached", "ebpf_server_flows_skipped",
     ),
     "decode": (
         "packets_decoded", "not_ip", "not_tcp", "ip_fragments", "packets_malformed", "unsupported_linktype",

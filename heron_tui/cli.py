@@ -195,6 +195,7 @@ def format_summary(s: dict) -> str:
 from heron_tui import cli_run  # noqa: E402,F401  (registers 'heron run' and 'heron probe' on app)
 from heron_tui import cli_serve  # noqa: E402,F401  (registers 'heron serve')
 from heron_tui import cli_export  # noqa: E402,F401  (registers 'heron export …')
+from heron_tui import cli_doctor  # noqa: E402,F401  (registers 'heron doctor')
 
 
 def heron_main() -> None:

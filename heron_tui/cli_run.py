@@ -22,6 +22,10 @@ def run_cmd(
     interface: Annotated[str | None, typer.Option("-i", "--interface", help="live capture interface")] = None,
     bpf_filter: Annotated[str | None, typer.Option("--bpf-filter", help="kernel filter for -i")] = None,
     zmq: Annotated[str | None, typer.Option("--zmq", help="bind a ZMQ PULL socket for probe batches")] = None,
+    ebpf: Annotated[bool, typer.Option("--ebpf", help="TLS plaintext from eBPF uprobes on OpenSSL (Linux)")] = False,
+    ebpf_pid: Annotated[list[int] | None, typer.Option("--ebpf-pid", help="--ebpf: only this process (repeatable)")] = None,
+    ebpf_comm: Annotated[list[str] | None, typer.Option("--ebpf-comm",
+                                                        help="--ebpf: only this command name (repeatable)")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB file (default heron.duckdb)")] = None,
     no_retention: Annotated[bool, typer.Option("--no-retention", help="in-memory store, nothing written")] = False,
     exit_after_drain: Annotated[bool, typer.Option("--exit-after-drain", help="exit once the source drained")] = False,
@@ -48,9 +52,13 @@ def run_cmd(
     from heron_tui.cli_serve import api_options, run_api_hook
 
     _setup_logging(verbose, quiet)
-    given = [x for x in (pcap_file, interface, zmq) if x is not None]
+    if (ebpf_pid or ebpf_comm) and not ebpf:
+        fail("--ebpf-pid" if ebpf_pid else "--ebpf-comm", "applies to --ebpf only", 2)
+    given = [x for x in (pcap_file, interface, zmq) if x is not None] + ([True] if ebpf else [])
     if len(given) != 1:
-        fail("run", "give exactly one source: --pcap-file F, -i IFACE or --zmq ENDPOINT", 2)
+        fail("run", "give exactly one source: --pcap-file F, -i IFACE, --zmq ENDPOINT or --ebpf", 2)
+    if any(p <= 0 for p in ebpf_pid or []):
+        fail("--ebpf-pid", "takes a process id (a positive number)", 2)
     if bpf_filter is not None and interface is None:
         fail("--bpf-filter", "applies to -i IFACE only", 2)
     if replay_speed < 0 or (replay_speed and pcap_file is None):
@@ -70,6 +78,8 @@ def run_cmd(
                           source_ids=[source_id or source_id_for([str(pcap_file)])[0]], replay_speed=replay_speed)
     elif interface is not None:
         spec = SourceSpec("live", iface=interface, bpf_filter=bpf_filter, source_id=source_id)
+    elif ebpf:
+        spec = SourceSpec("ebpf", source_id=source_id, ebpf_pids=list(ebpf_pid or []), ebpf_comms=list(ebpf_comm or []))
     else:
         spec = SourceSpec("zmq", endpoint=zmq)
     path = None if no_retention else str(db or "heron.duckdb")

@@ -169,9 +169,11 @@ def _closing(version: str, index: P.Index) -> bool:
 
 
 def _endpoint_text(flow: FlowInfo) -> tuple:
-    """(client_ip, client_port, server_ip, server_port), all None while the sides are unknown (eBPF)."""
+    """(client_ip, client_port, server_ip, server_port), all None while the sides are unknown, and for
+    eBPF flows (a ``process`` is known): their endpoints are synthetic, the call's ``connection`` is
+    null and its ``server`` comes from the Host header (interfaces.md §6.1)."""
     c, s = flow.client, flow.server
-    if c is None or s is None:
+    if c is None or s is None or flow.process is not None:
         return None, None, None, None
     return format_ip(c[0]), c[1], format_ip(s[0]), s[1]
 

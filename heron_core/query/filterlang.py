@@ -309,6 +309,8 @@ FIELDS: tuple[Field, ...] = (
     TextField("client", "client IP", _c(calls="{q}.client_ip", turns="{q}.client_ip", sessions="{q}.client_ip"),
               ("client_ip",)),
     TextField("process", "process name (eBPF)", _c(calls="{q}.process_comm"), ("comm",)),
+    NumberField("pid", "process id (eBPF)", _c(calls="{q}.process_pid"), ("process_pid",)),
+    TextField("exe", "process executable path (eBPF)", _c(calls="{q}.process_exe"), ("process_exe",)),
     TextField("source", "capture source id", _c(calls="{q}.source_id", turns="{q}.source_id",
                                                 sessions="{q}.source_id", insights="{q}.source_id"),
               ("source_id",)),

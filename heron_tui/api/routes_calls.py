@@ -74,6 +74,8 @@ def list_calls(
     agent_kind: Multi = None, session_id: Multi = None, turn_id: Multi = None,
     status_code: Annotated[list[str] | None, Query(description="codes (429) or classes (5xx)")] = None,
     finish: Multi = None, is_stream: bool | None = None, ok: bool | None = None,
+    process_comm: Annotated[list[str] | None, Query(description="process name (eBPF calls)")] = None,
+    process_pid: Annotated[list[int] | None, Query(description="process id (eBPF calls)")] = None,
     hops: Annotated[str | None, Query(description="exclude (default) or include hop legs")] = None,
     in_flight: bool = False,
     filter: Annotated[str | None, Query(description="display filter, e.g. `ttft > 2s && model ~ sonnet`")] = None,
@@ -95,6 +97,10 @@ def list_calls(
         conds.append(in_list("server", multi(server), params))
     if multi(finish):
         conds.append(in_list("finish", multi(finish), params))
+    if multi(process_comm):
+        conds.append(in_list("process_comm", multi(process_comm), params))
+    if process_pid:
+        conds.append(in_list("process_pid", list(process_pid), params))
     _bool_cond("is_stream", is_stream, conds, params)
     _bool_cond("ok", ok, conds, params)
     if hop_mode == "exclude":

@@ -146,7 +146,13 @@ def http_text(detail: dict[str, Any]) -> str:
                  "on the wire")
     client = f"{ex.get('client_ip')}:{ex.get('client_port')}" if ex.get("client_ip") else "–"
     server = f"{ex.get('server_ip')}:{ex.get('server_port')}" if ex.get("server_ip") else "–"
+    if ex.get("process_pid") is not None:  # eBPF: no 5-tuple; the process made the call, Host names the server
+        client = f"{ex.get('process_comm') or '?'}[{ex['process_pid']}]"
+        server = ex.get("host") or server
     lines.append(f"client {client} → server {server}")
+    if ex.get("process_pid") is not None:
+        lines.append(f"process pid {ex['process_pid']}, {ex.get('process_comm') or '?'}, "
+                     f"{ex.get('process_exe') or 'executable unknown'} (eBPF)")
     lines.append("Headers are shown as stored: credentials are redacted.")
     return "\n".join(lines)
 

@@ -79,6 +79,7 @@ function summary(detail) {
         ["Source", c.source_id],
         ["Client", c.connection ? `${c.connection.client_ip}:${c.connection.client_port}` : c.process ? `${c.process.comm}[${c.process.pid}]` : null],
         ["Server", c.server],
+        c.process ? ["Process", h("span.mono", `${c.process.comm} · pid ${c.process.pid} · ${c.process.exe ?? "executable unknown"}`), "captured with eBPF at the TLS boundary"] : null,
       ])),
       section("Usage & cost", kv([
         ["Input (total)", fmtInt(c.input_total_tokens), "input_total_tokens: uncached + cache reads + cache writes"],
