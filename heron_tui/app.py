@@ -1,10 +1,14 @@
 """heron-tui: the Textual app — views of turns, sessions, calls, insights, services and pipeline health.
 
-The UI thread only draws. Capture files are read by ``Loader`` threads (one engine per file) into the
-store; every ~0.5 s a poll re-counts the tables through the UI's own cursors and the visible list
-refreshes its rows in place, so the first rows show up while the rest of the file is read. Every query
-(pages, filters, search, sparklines, exports) runs in a thread worker and answers with a generation
-number, so the screen keeps the last good result until the new one is complete.
+The UI thread only draws. Data arrives through a *feed* writing into the store on its own thread:
+``Loader`` (capture files, one engine per file, ``--workers 0``) or ``PipelineRun`` (the engine's
+pipeline: live capture, ZMQ probes, eBPF, paced replay, files with ``--workers N``). Every ~0.5 s a
+poll re-counts the tables through the UI's own cursors and the visible list refreshes its rows in place,
+so rows show up while a file is read or a capture runs. A running pipeline also publishes its in-memory
+records (in-progress turns, calls in flight), which the turns and calls lists show merged with the
+stored rows (``heron_tui.overlay``). Every query (pages, filters, search, sparklines, exports) runs in a
+thread worker and answers with a generation number, so the screen keeps the last good result until the
+new one is complete.
 
 Keys come from one named table (``heron_tui.keys``), overridable by the user; list-screen keys live on
 ``MainScreen`` so detail screens pushed on top don't inherit them.
@@ -25,11 +29,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 
-from heron_core.query.filterlang import FilterError, compile_filter
+from heron_core.query.filterlang import FilterError
 from heron_core.query.lists import SPECS, compile_for, table_counts
+from heron_core.query.sparks import calls_filter
 from heron_core.query.sparks import compute as compute_sparks
 from heron_tui import keys
-from heron_tui.loader import Loader, StoreReader
+from heron_tui.loader import StoreReader
+from heron_tui.views.feedinfo import feed_status
 from heron_tui.views.lists import ListView
 from heron_tui.views.pipeline import PipelineView
 from heron_tui.views.row_actions import RowActions
@@ -42,6 +48,10 @@ THEMES = {"dark": "textual-dark", "light": "textual-light", "16": "ansi-dark", "
           "ansi": "ansi-dark"}
 THEME_LABELS = (("dark", "Dark"), ("light", "Light"), ("16", "16-colour (SSH, old terminals)"))
 SPARK_EVERY_S = 2.0
+LIVE_WINDOW_S = 300.0
+LIVE_MIN_WINDOW_S = 60.0
+"""Live and replayed sources: the sparklines cover the event time since the capture started, at least a
+minute, at most the last five minutes (then they scroll); a finished capture spans its data."""
 
 
 @dataclass
@@ -84,15 +94,16 @@ class MainScreen(Screen):
 
 
 class HeronApp(RowActions, App):
-    """The terminal UI over one store, fed by an optional ``Loader`` (files) or browsing a database."""
+    """The terminal UI over one store, fed by a ``Loader`` or a ``PipelineRun`` (``loader``), or browsing
+    a database (``loader=None``)."""
 
     TITLE = "heron"
     BINDINGS = keys.bindings("app")
 
-    def __init__(self, store: Any, loader: Loader | None = None, options: AppOptions | None = None) -> None:
+    def __init__(self, store: Any, loader: Any = None, options: AppOptions | None = None) -> None:
         super().__init__()
         self.store = store
-        self.reader = StoreReader(store.conn)
+        self.reader = StoreReader(store.conn, loader.live_rows if loader is not None else None)
         self.loader = loader
         self.opts = options or AppOptions()
         self.current_view = "turns"
@@ -107,6 +118,9 @@ class HeronApp(RowActions, App):
         self._spark_gen = 0
         self._sparks_pending = False
         self._poll_timer: Any = None
+        self._counting = False
+        self._counts_seq = self._counts_applied = 0
+        self._live_t0: float | None = None
         self._main: MainScreen | None = None
         self._loaded_at: float | None = None
         self._started = time.time()
@@ -121,6 +135,12 @@ class HeronApp(RowActions, App):
         if name not in SPECS:
             return None
         return self.screen_main.query_one(f"#view-{name}", ListView)
+
+    def _alive(self) -> bool:
+        """The lists screen is up: answers of workers and feed polls that arrive while the app shuts
+        down (a live feed keeps them coming) are dropped instead of querying widgets being removed."""
+        main = self._main
+        return main is not None and not self._closing and not main._closing and main.is_attached
 
     @property
     def screen_main(self) -> MainScreen:
@@ -168,6 +188,8 @@ class HeronApp(RowActions, App):
         self._update_pipeline()
 
     def _poll(self) -> None:
+        if not self._alive():
+            return
         done = self.loader is None or self.loader.done
         self._refresh_counts(final=done)
         view = self.list_view()
@@ -198,22 +220,45 @@ class HeronApp(RowActions, App):
         if view is None:
             self._maybe_sparks()
         self._update_pipeline()
-        assert self.loader is not None
-        for f in self.loader.failed:
+        feed = self.loader
+        assert feed is not None
+        for f in feed.failed:
             self.notify(f"{f.path}: {f.error}", title="cannot read", severity="error", timeout=10)
-        calls = sum(f.calls for f in self.loader.files)
-        self.notify(f"loaded {calls:,} calls from {len(self.loader.files)} file(s) "
+        error = getattr(feed, "error", None)
+        if error and not feed.failed:
+            self.notify(error, title="capture stopped", severity="error", timeout=10)
+        if feed.live:
+            self.notify(f"capture {feed.status}: {feed.counters().get('calls_received', 0):,} calls", timeout=4)
+            return
+        calls = feed.counters().get("calls_received", 0) if feed.state is not None else \
+            sum(f.calls for f in feed.files)
+        verb = "replayed" if feed.paced else "loaded"
+        self.notify(f"{verb} {calls:,} calls from {len(feed.files)} file(s) "
                     f"in {time.time() - self._started:.1f}s", timeout=4)
 
     def _refresh_counts(self, final: bool = False) -> None:
+        if self._counting and not final:  # one count at a time (see ListView.poll)
+            return
+        self._counting = True
+        self._counts_seq += 1
+        seq = self._counts_seq
+
         def work() -> None:
-            with self.reader.read() as cur:
-                counts = table_counts(cur)
-            self._from_thread(self._counts_ready, counts, final)
+            counts = None
+            try:
+                with self.reader.read(("turns", "calls")) as cur:
+                    counts = table_counts(cur)
+            finally:
+                self._from_thread(self._counts_ready, seq, counts, final)
 
-        self.run_worker(work, thread=True, group="counts", exclusive=True, exit_on_error=False)
+        self.run_worker(work, thread=True, group="counts", exit_on_error=False)
 
-    def _counts_ready(self, counts: dict[str, int], final: bool) -> None:
+    def _counts_ready(self, seq: int, counts: dict[str, int] | None, final: bool) -> None:
+        if seq == self._counts_seq:
+            self._counting = False
+        if counts is None or seq < self._counts_applied or not self._alive():
+            return
+        self._counts_applied = seq
         self.counts = counts
         self._update_tabs()
         self._update_status()
@@ -230,20 +275,33 @@ class HeronApp(RowActions, App):
             pass
 
     def _refresh_sparks(self) -> None:
+        """Sparklines of the calls behind the rows on screen (the filter as the current list reads it);
+        over the last ``LIVE_WINDOW_S`` of event time while a source is live or replayed."""
         self._spark_at = time.time()
         self._spark_gen += 1
         gen = self._spark_gen
         where = None
+        view = self.current_view if self.current_view in SPECS else "calls"
         if self.filter_on and self.filter_text:
             try:
-                where = compile_filter(self.filter_text, "calls")
+                where = calls_filter(view, self.filter_text)
             except FilterError:
                 where = None
-        scope = "filter" if where is not None else "all calls"
+        scope = "all calls" if where is None else \
+            ("filter" if view in ("calls", "services") else f"filter ({view})")
+        t0 = t1 = None
+        in_flight: tuple[float, ...] = ()
+        state = getattr(self.loader, "state", None)
+        if state is not None and (self.loader.live or self.loader.paced) and not self.loader.done \
+                and state.watermark is not None:
+            t1 = state.watermark
+            self._live_t0 = self._live_t0 or t1  # the first event time seen: where the capture began
+            t0 = min(max(t1 - LIVE_WINDOW_S, self._live_t0), t1 - LIVE_MIN_WINDOW_S)
+            in_flight = state.in_flight_starts
 
         def work() -> None:
-            with self.reader.read() as cur:
-                sparks = compute_sparks(cur, where, buckets=60)
+            with self.reader.read(("turns",)) as cur:  # a turns filter reaches in-progress turns' calls
+                sparks = compute_sparks(cur, where, buckets=60, t0=t0, t1=t1, in_flight=in_flight)
             self._from_thread(self._sparks_ready, gen, sparks, scope)
 
         self.run_worker(work, thread=True, group="sparks", exit_on_error=False)
@@ -254,11 +312,13 @@ class HeronApp(RowActions, App):
             self._refresh_sparks()
 
     def _sparks_ready(self, gen: int, sparks: Any, scope: str) -> None:
-        if gen == self._spark_gen:
+        if gen == self._spark_gen and self._alive():
             self.metrics.show(sparks, scope)
 
     def _update_pipeline(self) -> None:
-        if self.loader is not None:
+        if self.loader is not None and self.loader.state is not None:
+            self.pipeline.show_run(self.loader)
+        elif self.loader is not None:
             self.pipeline.show(self.loader.files, self.loader.counters())
         else:
             self.pipeline.show([], self.opts.pipeline_counters or Counter(),
@@ -282,31 +342,21 @@ class HeronApp(RowActions, App):
         s = Status(source=self.opts.source_label, view=self.current_view, calls=self.counts.get("calls", 0),
                    filter_text=self.filter_text, filter_on=self.filter_on, follow=self.follow)
         if view is not None:
-            s.shown, s.total = view.count, self.counts.get(self.current_view)
+            s.shown = view.count
+            if self.filter_on and self.filter_text:  # else both count the same rows (one may lag a poll)
+                s.total = self.counts.get(self.current_view)
             t = view.table
-            s.follow_active = t.cursor >= t.row_count - 1
+            s.follow_active = t.at_newest
             s.marks = len(t.marks)
-        if self.loader is not None:
-            files = self.loader.files
-            read = sum(f.bytes_read for f in files)
-            size = sum(f.size for f in files)
-            s.loading = not self.loader.done
-            s.progress = self.loader.fraction()
-            pk = sum(f.packets for f in files)
-            if s.loading:
-                s.load_text = f"loading {read / 1e6:.1f}/{size / 1e6:.1f} MB · {pk:,} pkts"
-            else:
-                took = (self._loaded_at or time.time()) - self._started
-                s.load_text = f"loaded {size / 1e6:.1f} MB · {pk:,} pkts · {took:.1f}s"
-            if self.loader.failed:
-                s.extras.append(f"{len(self.loader.failed)} file(s) failed")
-        else:
-            s.load_text = "read-only database"
+        fs = feed_status(self.loader, self._started, self._loaded_at)
+        s.loading, s.progress, s.load_text, s.extras, s.live = fs.loading, fs.progress, fs.text, fs.extras, fs.live
         self.screen_main.query_one(StatusBar).show(s)
 
     # --- messages -----------------------------------------------------------------------------------
 
     def on_list_view_updated(self, message: ListView.Updated) -> None:
+        if not self._alive():
+            return
         if message.view.spec.name == self.current_view:
             self._set_filter_state()
             self._maybe_sparks()
@@ -411,6 +461,8 @@ class HeronApp(RowActions, App):
         if name not in dict(VIEWS):
             return
         self._view_chosen = True
+        if self.filter_on and self.filter_text and name != self.current_view and name in SPECS:
+            self._sparks_pending = True  # the filter reads differently on this list: its rows' calls
         self.current_view = name
         self.screen_main.query_one("#views", ContentSwitcher).current = f"view-{name}"
         view = self.list_view()
@@ -457,6 +509,8 @@ class HeronApp(RowActions, App):
             view.reverse_sort()
 
     def action_toggle_follow(self) -> None:
+        """Follow the newest row: on, the cursor jumps to it and stays on it as rows arrive; moving the
+        cursor away pauses following (the status bar says so) until it is back on the newest row."""
         self.follow = not self.follow
         for name in SPECS:
             view = self.list_view(name)
@@ -464,7 +518,7 @@ class HeronApp(RowActions, App):
                 view.table.follow = self.follow
         view = self.list_view()
         if self.follow and view is not None:
-            view.table.action_last()
+            view.table.action_newest()
         self._update_status()
 
     def action_toggle_metrics(self) -> None:
@@ -502,7 +556,7 @@ class HeronApp(RowActions, App):
                             self.action_export_selected)
         yield SystemCommand("Export SFT: all matching", "Every row matching the filter (E)", self.action_export_all)
         yield SystemCommand("Toggle metrics pane", "Sparklines of the calls (M)", self.action_toggle_metrics)
-        yield SystemCommand("Toggle follow", "Keep the newest row in view while loading (f)",
+        yield SystemCommand("Toggle follow", "Keep the newest row in view as rows arrive (f)",
                             self.action_toggle_follow)
         yield SystemCommand("Toggle filter", "Filter on/off, keeping its text (ctrl+f)", self.action_toggle_filter)
         for key, label in THEME_LABELS:
@@ -513,13 +567,16 @@ class HeronApp(RowActions, App):
         self.theme = THEMES.get(name, name)
 
     async def wait_idle(self, timeout: float = 15.0) -> None:
-        """Until files are loaded and no query is running (for tests, benchmarks and screenshots)."""
+        """Until files are loaded and no query is running (for tests, benchmarks and screenshots). A live
+        capture never finishes loading: then only the queries count."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._main is None:
                 await asyncio.sleep(0.02)
                 continue
-            busy = (self.loader is not None and (not self.loader.done or self._poll_timer is not None)) or any(
+            loading = self.loader is not None and not self.loader.live and (
+                not self.loader.done or self._poll_timer is not None)
+            busy = loading or any(
                 not w.is_finished for w in self.workers) or any(
                 v.busy for v in (self.list_view(n) for n in SPECS) if v is not None)
             if not busy:
@@ -528,5 +585,5 @@ class HeronApp(RowActions, App):
         raise TimeoutError("heron-tui did not become idle")
 
     def on_unmount(self) -> None:
-        if self.loader is not None:
-            self.loader.stop(timeout=0.5)
+        if self.loader is not None:  # a pipeline drains in the background; the CLI waits for it
+            self.loader.stop(timeout=0.0 if self.loader.state is not None else 0.5)

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ from heron_core.capture.source import open_file_source
 from heron_core.config import Config
 from heron_core.engine import Engine
 from heron_core.records import Segment
+from heron_tui.overlay import EMPTY, LiveRows, OverlayConn
 
 log = logging.getLogger("heron.tui")
 
@@ -43,6 +44,11 @@ class FileProgress:
     reader: Counter = field(default_factory=Counter)  # the file's reader counters, live
     engine: Engine | None = None
     merged: bool = False  # reader counters were added to the engine's at the end
+    calls_seen: int | None = None  # set by a pipeline run (one engine for every file); None: unknown
+
+    @property
+    def calls_known(self) -> bool:
+        return self.engine is not None or self.calls_seen is not None
 
     @property
     def bytes_read(self) -> int:
@@ -54,7 +60,9 @@ class FileProgress:
 
     @property
     def calls(self) -> int:
-        return self.engine.counters.get("calls_received", 0) if self.engine else 0
+        if self.engine is not None:
+            return self.engine.counters.get("calls_received", 0)
+        return self.calls_seen or 0
 
     @property
     def fraction(self) -> float:
@@ -82,7 +90,14 @@ class FileProgress:
 
 
 class Loader:
-    """Loads capture files into ``store`` in background threads (one per file)."""
+    """Loads capture files into ``store`` in background threads (one per file).
+
+    The app also drives a ``heron_tui.live.PipelineRun`` through this interface; a file load has no
+    in-progress rows to show (``live_rows``) and ends by itself (``live`` is False)."""
+
+    live = False
+    paced = False
+    state = None
 
     def __init__(self, store, cfg: Config, paths: list[str], source_ids: list[str], flush_s: float = 0.5) -> None:
         self.store = store
@@ -128,6 +143,12 @@ class Loader:
         for f in self.files:
             total.update(f.counters())
         return total
+
+    def live_rows(self) -> LiveRows:
+        return EMPTY
+
+    def describe(self) -> str:
+        return ", ".join(f.path for f in self.files)
 
     def _run(self, fp: FileProgress) -> None:
         fp.started = time.time()
@@ -188,23 +209,29 @@ def _size(path: str) -> int:
 
 
 class StoreReader:
-    """Read access for the UI's workers: a fresh cursor per use.
+    """Read access for the UI's workers: a fresh cursor per use, optionally seeing in-progress rows.
 
     A DuckDB cursor must not be used by two threads at once, and workers run in many threads; a
     cursor costs ~15 µs, so each read takes its own. Creating cursors is serialized by a lock.
+
+    ``live`` (set by the app to its feed's ``live_rows``) returns the current in-progress records; a read
+    that names tables (``read(("turns",))``) then sees them merged into those tables (``overlay``).
     """
 
-    def __init__(self, conn) -> None:
+    def __init__(self, conn, live: Callable[[], LiveRows] | None = None) -> None:
         self.conn = conn
+        self.live = live
         self._lock = threading.Lock()
 
-    def cursor(self):
+    def cursor(self, tables: tuple[str, ...] = ()):
         with self._lock:
-            return self.conn.cursor()
+            cur = self.conn.cursor()
+        rows = self.live() if tables and self.live is not None else EMPTY
+        return OverlayConn(cur, rows, tables) if rows.has(tables) else cur
 
     @contextmanager
-    def read(self) -> Iterator[Any]:
-        cur = self.cursor()
+    def read(self, tables: tuple[str, ...] = ()) -> Iterator[Any]:
+        cur = self.cursor(tables)
         try:
             yield cur
         finally:

@@ -421,3 +421,8 @@ class Assembler:
     def in_flight(self) -> list[CallStarted]:
         """Calls whose request was read and whose response has not finished yet."""
         return sorted(self._in_flight.values(), key=lambda c: (c.request_start_us, c.call_id))
+
+    def pending_calls(self) -> list[Call]:
+        """Calls whose response finished but that are not released (stored) yet: the folding wait. With
+        ``in_flight()`` and the stored rows, every call seen so far (a live list has no gap)."""
+        return [pc.call for src in self.sources.values() for pc in src.pending.values()]

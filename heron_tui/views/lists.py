@@ -3,6 +3,10 @@
 All database work happens in thread workers; results come back with a generation number so a slow
 answer to an old filter can never overwrite a newer one, and the table keeps showing the last good
 result until the new one is swapped in whole.
+
+During a live capture the turns and calls views also show what is only in the assembler's memory
+(in-progress turns, calls in flight): their reads name ``LIVE_TABLES`` and the reader merges those rows
+in (``heron_tui.overlay``), so counting, paging, sorting, filtering and search treat them as rows.
 """
 
 from __future__ import annotations
@@ -21,15 +25,18 @@ from heron_tui.widgets.vtable import PAGE, VirtualTable
 
 _NUMERIC = ("int", "tokens", "ms", "usd", "pct", "status")
 
+LIVE_TABLES: dict[str, tuple[str, ...]] = {"turns": ("turns",), "calls": ("calls",)}
+"""Per list, the tables whose in-progress rows it shows (sessions, insights and services: stored only)."""
+
 
 class QuerySource:
     """``RowSource`` of the table: pages of one query, each read on its own cursor."""
 
-    def __init__(self, reader: StoreReader, query: ListQuery) -> None:
-        self.reader, self.query = reader, query
+    def __init__(self, reader: StoreReader, query: ListQuery, tables: tuple[str, ...] = ()) -> None:
+        self.reader, self.query, self.tables = reader, query, tables
 
     def fetch(self, offset: int, limit: int, total: int | None = None, after: tuple | None = None) -> list[tuple]:
-        with self.reader.read() as cur:
+        with self.reader.read(self.tables) as cur:
             return self.query.fetch(cur, offset, limit, total=total, after=after)
 
 
@@ -37,16 +44,16 @@ class _Background:
     """One page read on its own thread and cursor, so a filter's count and first page run side by side
     (the two scans overlap on a multi-core machine: DuckDB releases the GIL while it works)."""
 
-    def __init__(self, reader: StoreReader, query: ListQuery, offset: int) -> None:
+    def __init__(self, reader: StoreReader, query: ListQuery, offset: int, tables: tuple[str, ...] = ()) -> None:
         self.offset = offset
         self._rows: list[tuple] | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(reader, query), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(reader, query, tables), daemon=True)
         self._thread.start()
 
-    def _run(self, reader: StoreReader, query: ListQuery) -> None:
+    def _run(self, reader: StoreReader, query: ListQuery, tables: tuple[str, ...]) -> None:
         try:
-            with reader.read() as cur:
+            with reader.read(tables) as cur:
                 self._rows = query.fetch(cur, self.offset, PAGE)
         except BaseException as exc:  # handed to the waiting worker
             self._error = exc
@@ -77,6 +84,7 @@ class ListView(Vertical):
         super().__init__(id=id)
         self.spec = spec
         self.reader = reader
+        self.live_tables = LIVE_TABLES.get(spec.name, ())
         self.where: Compiled | None = None
         self.sort_key = spec.default_sort
         self.sort_desc = spec.default_sort in ("calls",)
@@ -84,6 +92,7 @@ class ListView(Vertical):
         self.count: int | None = None
         self.busy = False
         self.stale = True  # filter or data changed while the view was hidden: reload when shown
+        self._polling = False
         self._gen = 0
         self._applied_gen = 0
 
@@ -120,17 +129,20 @@ class ListView(Vertical):
         gen = self._gen
         self.busy = True
         follow = self.table.follow
+        newest_first = self.newest_first(query)
         cursor = self.table.cursor if keep_cursor else 0
+        tables = self.live_tables
 
         def work() -> None:
             try:
                 early = None
                 if keep_id is None and not follow:  # the page is known: read it while counting
-                    early = _Background(self.reader, query, (cursor // PAGE) * PAGE)
-                with self.reader.read() as cur:
+                    early = _Background(self.reader, query, (cursor // PAGE) * PAGE, tables)
+                with self.reader.read(tables) as cur:
                     n = query.count(cur)
                     idx = query.index_of(cur, keep_id) if keep_id is not None else None
-                    at = idx if idx is not None else (n - 1 if follow else min(cursor, max(0, n - 1)))
+                    newest = 0 if newest_first else n - 1
+                    at = idx if idx is not None else (newest if follow else min(cursor, max(0, n - 1)))
                     page = max(0, at) // PAGE
                     rows = early.result() if early is not None and early.offset == page * PAGE else None
                     pages = {page: rows if rows is not None else query.fetch(cur, page * PAGE, PAGE, total=n)}
@@ -143,8 +155,12 @@ class ListView(Vertical):
         return gen
 
     def _post(self, fn: Any, *args: Any) -> None:
+        def call() -> None:
+            if self.is_attached and not self._closing:  # not while the app is being torn down
+                fn(*args)
+
         try:
-            self.app.call_from_thread(fn, *args)
+            self.app.call_from_thread(call)
         except RuntimeError:  # app is shutting down
             pass
 
@@ -155,9 +171,14 @@ class ListView(Vertical):
         self._applied_gen = gen
         self.query_obj = query
         self.count = n
-        self.table.set_source(QuerySource(self.reader, query), n, pages, cursor=at,
+        self.table.newest_first = self.newest_first(query)
+        self.table.set_source(QuerySource(self.reader, query, self.live_tables), n, pages, cursor=at,
                               sort_key=query.sort_key, sort_desc=query.desc)
         self.post_message(self.Updated(self))
+
+    def newest_first(self, query: ListQuery) -> bool:
+        """Sorted by the list's time column, newest first: the newest row is the top one."""
+        return query.desc and self.spec.column(query.sort_key).kind == "time"
 
     def _failed(self, gen: int, error: str) -> None:
         if gen == self._gen:
@@ -165,30 +186,45 @@ class ListView(Vertical):
             self.post_message(self.Failed(self, error))
 
     def poll(self) -> None:
-        """Live update while files load: new count (rows appended) and visible rows refreshed in place."""
-        if not self.table.loaded or self.busy:
+        """Live update (files loading, live capture): new count and the visible rows refreshed in place.
+
+        One poll at a time: under load a count can take longer than the poll period, and an older count
+        answering after a newer one would make the list shrink and grow back."""
+        if not self.table.loaded or self.busy or self._polling:
             return
         query, gen = self.query_obj, self._applied_gen
+        table = self.table
+        visible, following, newest_first = table.poll_pages(), table.following, table.newest_first
+        self._polling = True
 
         def work() -> None:
+            n, pages = None, {}
             try:
-                with self.reader.read() as cur:
+                with self.reader.read(self.live_tables) as cur:
                     n = query.count(cur)
-            except Exception:
-                return
-            self._post(self._polled, gen, n)
+                    want = set(visible)
+                    if following and n:  # where the cursor is about to go
+                        want.add(0 if newest_first else (n - 1) // PAGE)
+                    for page in sorted(want):
+                        if page * PAGE < n:
+                            pages[page] = query.fetch(cur, page * PAGE, PAGE, total=n)
+            except Exception:  # noqa: BLE001 - the store may be closing: skip this poll, the next one retries
+                n = None
+            finally:
+                self._post(self._polled, gen, n, pages)
 
-        self.run_worker(work, thread=True, group=f"poll-{self.spec.name}", exclusive=True, exit_on_error=False)
+        self.run_worker(work, thread=True, group=f"poll-{self.spec.name}", exit_on_error=False)
 
-    def _polled(self, gen: int, n: int) -> None:
-        if gen != self._applied_gen or self.busy:
+    def _polled(self, gen: int, n: int | None, pages: dict[int, list[tuple]]) -> None:
+        self._polling = False
+        if n is None or gen != self._applied_gen or self.busy:
             return
         if n != self.count:
             self.count = n
-            self.table.update_count(n)
+            self.table.update_count(n, pages)
             self.post_message(self.Updated(self))
         else:
-            self.table.invalidate()
+            self.table.invalidate(pages)
 
     # --- sorting, search, selection -----------------------------------------------------------------
 
@@ -215,7 +251,7 @@ class ListView(Vertical):
 
         def work() -> None:
             try:
-                with self.reader.read() as cur:
+                with self.reader.read(self.live_tables) as cur:
                     idx = query.find(cur, match, after, forward)
             except Exception as exc:
                 self._post(self._failed, self._gen, f"search: {exc}")

@@ -56,7 +56,8 @@ class RowActions:
         except ImportError:
             self.notify(f"the {kind} detail screen is not available yet ({ident})", severity="warning")
             return
-        self.push_screen(Detail(self.reader.cursor(), ident))
+        # in-progress rows open too: the detail reads through the live overlay (its state when opened)
+        self.push_screen(Detail(self.reader.cursor(("turns", "calls")), ident))
 
     def action_copy(self) -> None:
         view = self.list_view()

@@ -2,7 +2,7 @@
 
 Both are plain ``Static``s re-rendered from a small state object on each poll; the status bar carries
 what a user glancing at an SSH session needs: where the data comes from, how many rows, the filter,
-follow mode and load progress.
+follow mode, load progress or — capturing live — packets/s, drops and event-time lag.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ class Status:
     progress: float = 1.0
     load_text: str = ""
     extras: list[str] = field(default_factory=list)
+    live: str = ""  # a live capture's state: 'running' (green dot), 'starting', 'stopped', 'failed'
 
 
 class StatusBar(Static):
@@ -87,12 +88,17 @@ class StatusBar(Static):
             t.append(sep)
             t.append("follow" if s.follow_active else "follow (paused)", style="bold" if s.follow_active else "dim")
         t.append(sep)
+        if s.live:
+            t.append("● ", style=_LIVE_STYLE.get(s.live, "bold"))
         if s.loading:
             t.append(_bar(s.progress) + " ", style="bold")
         t.append(s.load_text)
         for e in s.extras:
             t.append(sep + e)
         self.update(t)
+
+
+_LIVE_STYLE = {"running": "bold green", "starting": "bold yellow", "stopped": "bold", "failed": "bold red"}
 
 
 def _bar(fraction: float, width: int = 10) -> str:

@@ -116,6 +116,8 @@ def cell(kind: str, value: Any) -> Cell:
         return str(value), _SEVERITY.get(str(value), "")
     if kind == "id":
         return str(value)[:8], "dim"
+    if value == "in_progress":  # a call in flight (finish) during a live capture
+        return "in_progress", "accent"
     return one_line(value), ""
 
 

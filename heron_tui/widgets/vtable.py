@@ -8,20 +8,27 @@ placeholder stands in meanwhile, so scrolling never waits for the database.
 
 Swapping the data (new filter or sort) is atomic: ``set_source`` receives the new count and first page
 together, so the old rows stay on screen until the new ones are ready. ``update_count`` is the live
-path: pages are marked stale but kept, so rows update in place without flicker.
+path: pages are marked stale but kept, so rows update in place without flicker, and the selected row
+stays selected when rows are inserted before it (the cursor follows its row id when the refetched pages
+arrive, and the viewport moves with it).
+
+Follow mode: ``newest_first`` says where the newest row is (the top when sorted by time, newest first;
+the bottom otherwise). With ``follow`` on, a cursor on the newest row stays on the newest row as rows
+arrive; a cursor moved elsewhere stays where it is (following is paused until it comes back).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.cache import LRUCache
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -34,6 +41,16 @@ from .format import cell, fit
 PAGE = 100
 MAX_PAGES = 64
 MARK = "●"
+
+
+_KIND_WIDTH = {"tstatus": 11}
+"""Columns widened to their longest value: a turn's ``in_progress`` (a call in flight shows ``in_prog…``
+in the narrower finish column rather than costing the calls list a column at 130 cells)."""
+
+
+def _fit_values(c: Column) -> Column:
+    w = max(c.width, _KIND_WIDTH.get(c.kind, 0))
+    return c if w == c.width else replace(c, width=w)
 
 
 class RowSource(Protocol):
@@ -98,12 +115,13 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def __init__(self, columns: Sequence[Column], *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.columns = list(columns)
+        self.columns = [_fit_values(c) for c in columns]
         self.row_count = 0
         self.cursor = 0
         self.sort_key: str | None = None
         self.sort_desc = False
         self.follow = False
+        self.newest_first = False  # the newest row is at the top (sorted by time, newest first)
         self.marks: set[Any] = set()
         self.empty_message = "no rows"
         self.loaded = False  # a source was set at least once
@@ -116,6 +134,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}
         self._line_cache: LRUCache[tuple, Strip] = LRUCache(2048)
         self._cache_key: tuple = ()
+        self._cursor_id: Any = None  # id of the selected row, followed across live updates
 
     # --- data ---------------------------------------------------------------------------------------
 
@@ -130,28 +149,71 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_key, self.sort_desc = sort_key, sort_desc
         self.loaded = True
         self._set_count(count)
+        self._cursor_id = None
         target = self.cursor if cursor is None else cursor
         if self.follow and cursor is None:
-            target = count - 1
+            target = self.newest_index
         self.move_cursor(max(0, min(target, count - 1)), center=cursor is not None)
         self.refresh()
         self._want_visible()
 
-    def update_count(self, count: int) -> None:
-        """Live update: new row count; cached pages become stale and visible ones are refetched in place."""
-        at_end = self.cursor >= self.row_count - 1
+    @property
+    def newest_index(self) -> int:
+        return 0 if self.newest_first else max(0, self.row_count - 1)
+
+    @property
+    def at_newest(self) -> bool:
+        """The cursor is on the newest row (follow mode keeps it there)."""
+        return self.cursor <= 0 if self.newest_first else self.cursor >= self.row_count - 1
+
+    @property
+    def following(self) -> bool:
+        return self.follow and self.at_newest
+
+    def poll_pages(self) -> list[int]:
+        """The pages on screen: a live poll reads them with the count (``update_count``), so new and
+        changed rows arrive together with the count instead of as placeholders a moment later."""
+        top = int(self.scroll_offset.y)
+        body = max(1, self.size.height - 1)
+        return list(range(top // PAGE, (top + body) // PAGE + 1))
+
+    def _install(self, pages: dict[int, list[tuple]] | None) -> None:
+        """Pages read for the current count: fresh; every other cached page becomes stale (kept and drawn
+        until refetched, so nothing blinks)."""
         self._fresh.clear()
+        self._gen += 1  # fetches started before this poll answer for an older state: ignore them
+        self._inflight.clear()
+        for page, rows in (pages or {}).items():
+            self._pages[page] = rows
+            self._pages.move_to_end(page)
+            self._fresh.add(page)
+        while len(self._pages) > MAX_PAGES:
+            old, _ = self._pages.popitem(last=False)
+            self._fresh.discard(old)
+
+    def update_count(self, count: int, pages: dict[int, list[tuple]] | None = None) -> None:
+        """Live update: new row count (with the pages read alongside); cached pages become stale and the
+        visible ones are refetched in place."""
+        following = self.following
+        self._install(pages)
         self._set_count(count)
-        if self.follow and at_end and count:
-            self.move_cursor(count - 1)
+        if following and count:
+            self._cursor_id = None
+            self.move_cursor(self.newest_index)
         elif self.cursor >= count:
             self.move_cursor(max(0, count - 1))
+        elif pages:
+            self._track_cursor()
         self.refresh()
         self._want_visible()
 
-    def invalidate(self) -> None:
-        """Refetch visible rows (a row changed without the count changing, e.g. a turn was amended)."""
-        self._fresh.clear()
+    def invalidate(self, pages: dict[int, list[tuple]] | None = None) -> None:
+        """Refetch visible rows (rows changed without the count changing: an in-progress turn grew, a
+        turn was amended); ``pages`` are already read."""
+        self._install(pages)
+        if pages:
+            self._track_cursor()
+            self.refresh()
         self._want_visible()
 
     def _set_count(self, count: int) -> None:
@@ -216,6 +278,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _loaded(self, gen: int, page: int, rows: list[tuple] | None, err: Exception | None) -> None:
         self._inflight.discard((gen, page))
+        if not self.is_attached or self._closing:
+            return
         if gen != self._gen or rows is None:
             if err is not None and gen == self._gen:
                 self.log.error(f"page {page}: {err}")
@@ -228,8 +292,42 @@ class VirtualTable(ScrollView, can_focus=True):
             self._fresh.discard(old)
         self.refresh()
         self._want_visible()  # the next page can now be read by keyset
-        if page == self.cursor // PAGE:
+        if page == self.cursor // PAGE or (self._cursor_id is not None and not self._cursor_on_its_row()):
+            self._track_cursor()
             self.post_message(self.CursorMoved(self, self.cursor, self.current_row))
+
+    def _cursor_on_its_row(self) -> bool:
+        row = self.current_row
+        return row is not None and row[0] == self._cursor_id
+
+    def _track_cursor(self) -> None:
+        """Keep the selected row selected after a live update moved it (rows inserted before it, or an
+        in-progress row replaced by its stored record elsewhere in the order). Looks for its id in the
+        fresh pages; waits while pages next to the cursor are still being fetched; otherwise the row is
+        gone and the cursor adopts the row now under it. The viewport moves by the same amount, so the
+        row stays put on screen."""
+        if self.following:
+            self._cursor_id = None
+        row = self.current_row
+        if self._cursor_id is None or row is None or self.cursor // PAGE not in self._fresh:
+            if row is not None and self.cursor // PAGE in self._fresh:
+                self._cursor_id = row[0]
+            return
+        if row[0] == self._cursor_id:
+            return
+        for page in sorted(self._fresh, key=lambda p: abs(p - self.cursor // PAGE)):
+            for off, r in enumerate(self._pages[page]):
+                if r[0] == self._cursor_id:
+                    index = page * PAGE + off
+                    delta = index - self.cursor
+                    self.cursor = index
+                    self.scroll_to(y=max(0, int(self.scroll_offset.y) + delta), animate=False, immediate=True)
+                    self.refresh()
+                    return
+        near = {self.cursor // PAGE - 1, self.cursor // PAGE + 1}
+        if any((self._gen, p) in self._inflight for p in near):
+            return  # it may be on the neighbouring page, still on its way
+        self._cursor_id = row[0]
 
     # --- cursor and scrolling ----------------------------------------------------------------------
 
@@ -240,6 +338,8 @@ class VirtualTable(ScrollView, can_focus=True):
             return
         index = max(0, min(index, self.row_count - 1))
         self.cursor = index
+        row = self.row_at(index)
+        self._cursor_id = row[0] if row is not None and index // PAGE in self._fresh else None
         body = max(1, self.size.height - 1)
         top = int(self.scroll_offset.y)
         if center and not (top <= index < top + body):
@@ -265,6 +365,9 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self.move_cursor(self.row_count - 1)
+
+    def action_newest(self) -> None:
+        self.move_cursor(self.newest_index)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)

@@ -50,9 +50,16 @@ def test_non_tty_demo_with_filter_and_db(tmp_path):
 
 
 @pytest.mark.parametrize("args,code,message", [
-    (["-i", "eth0"], 2, "live capture is not available yet"),
     (["-i", "eth0", "x.pcap"], 2, "not both"),
+    (["--zmq", "tcp://127.0.0.1:5555", "-i", "lo"], 2, "give one live source"),
     (["--bpf-filter", "tcp", "x.pcap"], 2, "applies to -i only"),
+    (["--ebpf-pid", "1", "--demo"], 2, "applies to --ebpf only"),
+    (["--ebpf-comm", "python3", "-i", "lo"], 2, "applies to --ebpf only"),
+    (["--replay-speed", "2", "-i", "lo"], 2, "applies to capture files only"),
+    (["--replay-speed", "-1", "--demo"], 2, "positive factor"),
+    (["--workers", "-1", "--demo"], 2, "must be 0 or more"),
+    (["--source-id", "x", "--zmq", "tcp://127.0.0.1:1"], 2, "a single file or -i only"),
+    (["--zmq", "tcp://999.1.1.1:5"], 1, "--zmq tcp://999.1.1.1:5: "),
     ([], 2, "give capture files"),
     (["--theme", "pink", "--demo"], 2, "unknown theme"),
     (["--filter", "agnt == x", "--demo"], 2, "did you mean 'agent'"),
@@ -63,6 +70,47 @@ def test_errors_and_exit_codes(args, code, message):
     p = run_tui(*args)
     assert p.returncode == code
     assert p.stderr.startswith("heron: error: ") and message in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@pytest.mark.parametrize("args,code,line", [
+    (["-i", "nosuchif0"], 1, "heron: error: -i nosuchif0: no such interface"),
+    (["-i", "lo", "--bpf-filter", "tcp prt 80"], 2, "heron: error: --bpf-filter: "),
+    (["-i", "nosuchif0", "--workers", "1"], 1, "heron: error: -i nosuchif0: no such interface"),
+])
+def test_live_source_errors_are_one_line_before_any_ui(args, code, line):
+    """Opening errors of a live source come from the capture itself (single process or the reader
+    process), before the UI would start: one line, the exit code of ``heron run``."""
+    if not _is_root():
+        pytest.skip("opening an interface needs root: without it every case is the permission error")
+    pytest.importorskip("pcapy", reason="pcapy-ng (the 'live' extra) is not installed")
+    p = run_tui(*args)
+    assert p.returncode == code, p.stderr
+    assert p.stderr.startswith(line) and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.stdout == ""
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+@pytest.mark.parametrize("args,what", [(["-i", "lo"], "-i lo"), (["--ebpf"], "--ebpf")])
+def test_capture_without_privileges_is_one_line(args, what, workers):
+    """As an unprivileged user (setpriv): the capture cannot open, in this process or in the reader
+    process; one line, exit 1."""
+    import shutil
+
+    if shutil.which("setpriv") is None or not _is_root():
+        pytest.skip("setpriv (and root to use it) drop privileges for this test")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC", HOME="/tmp")
+    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                        "--bounding-set=-all", sys.executable, "-c", "from heron_tui.cli import tui_main; tui_main()",
+                        *args, "--workers", workers], capture_output=True, text=True, cwd="/tmp", env=env, timeout=120,
+                       check=False)
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"heron: error: {what}"), p.stderr
     assert "Traceback" not in p.stderr
 
 
