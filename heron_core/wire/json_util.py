@@ -22,6 +22,15 @@ def parse_json(data: bytes | str | None) -> tuple[bool, Any]:
         return False, None
 
 
+def response_json(ex: Any, call: Any) -> tuple[Any, bool]:
+    """A non-streamed response body parsed: ``(value, completed)``, the value also kept as the call's
+    ``x_response_object``; completed means a whole JSON object arrived (truncated or aborted bodies don't)."""
+    ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
+    if ok:
+        call.x_response_object = obj
+    return obj, ok and isinstance(obj, dict)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8 kept (agents-and-turns.md §6.2): equal values → equal text."""
     return canonical_json_bytes(value).decode()

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 from heron_core.records import Call, Exchange
+from heron_core.wire.json_util import response_json
 from heron_core.wire.common import (
     apply_usage,
     as_list,
@@ -278,10 +279,7 @@ def decode(ex: Exchange, req: dict[str, Any], call: Call, counters: Counter) -> 
         first_token = rb.first_token
         completed = rb.final is not None
     else:
-        ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
-        if ok:
-            call.x_response_object = obj
-        completed = ok and isinstance(obj, dict)
+        obj, completed = response_json(ex, call)
         if status is not None and status < 400:
             if completed and _is_error(obj):
                 call.error = stream_error(obj)

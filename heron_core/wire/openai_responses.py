@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 from heron_core.records import Call, Exchange
+from heron_core.wire.json_util import response_json
 from heron_core.wire.common import (
     apply_usage,
     as_list,
@@ -25,7 +26,6 @@ from heron_core.wire.common import (
     make_tool_call,
     make_tool_result,
     parse_error,
-    parse_json,
     result_flag_from_output,
     result_text,
     set_outcome,
@@ -421,10 +421,7 @@ def decode(ex: Exchange, req: dict[str, Any], call: Call, counters: Counter) -> 
         first_token = rb.first_token
         completed = rb.terminal is not None
     else:
-        ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
-        if ok:
-            call.x_response_object = obj
-        completed = ok and isinstance(obj, dict)
+        obj, completed = response_json(ex, call)
         if status is not None and status < 400:
             if completed and obj.get("error") and obj.get("object") != "response" and "output" not in obj:
                 call.error = stream_error(obj)

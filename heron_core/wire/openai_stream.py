@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from heron_core.records import Call, Exchange
+from heron_core.wire.json_util import response_json
 from heron_core.wire.common import (
     DONE,
     as_list,
     iter_stream_json,
     parse_error,
-    parse_json,
     set_outcome,
     stream_error,
 )
@@ -109,10 +109,7 @@ def decode_choices(
         first_token = rb.first_token
         completed = rb.completed
     else:
-        ok, obj = parse_json(ex.response_body) if ex.response_body else (False, None)
-        if ok:
-            call.x_response_object = obj
-        completed = ok and isinstance(obj, dict)
+        obj, completed = response_json(ex, call)
         if status is not None and status < 400:
             if completed and obj.get("error") and not obj.get("choices"):
                 call.error = stream_error(obj)
