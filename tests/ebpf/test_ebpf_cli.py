@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from heron_core.capture.ebpf import frames as F
 from heron_core.capture.ebpf import prereqs
 from heron_core.capture.ebpf.source import AGENT
 from heron_tui.cli_doctor import format_report
+from tests.unprivileged import SETPRIV, can_drop_privileges
 
 ROOT = Path(__file__).resolve().parents[2]
 HERON = [sys.executable, "-c", "from heron_tui.cli import heron_main; heron_main()"]
@@ -68,13 +68,12 @@ def test_missing_bcc_is_one_line_with_the_fix(tmp_path):
 
 
 def test_no_privileges_is_one_line_with_the_fix(tmp_path):
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+    if not can_drop_privileges():
         pytest.skip("needs root and setpriv to drop privileges")
     os.chmod(tmp_path, 0o777)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-         *HERON, "run", "--ebpf", "--no-retention", "--workers", "0", "--port", _free_port()],
+        [*SETPRIV, *HERON, "run", "--ebpf", "--no-retention", "--workers", "0", "--port", _free_port()],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert p.returncode == 1, p.stderr
     assert p.stderr.strip().splitlines() == [

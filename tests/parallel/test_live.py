@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unprivileged import SETPRIV, can_drop_privileges
+
 from .helpers import ROOT, free_port, is_root
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="live capture needs root or CAP_NET_RAW")
@@ -169,14 +171,12 @@ def test_afpacket_fallback_captures_an_exchange(mock_llm):
 
 def test_permission_error_is_one_line(tmp_path):
     """Without CAP_NET_RAW the error is one line (run as 'nobody' via setpriv when available)."""
-    import shutil
 
-    if shutil.which("setpriv") is None:
+    if not can_drop_privileges():
         pytest.skip("setpriv is needed to drop privileges")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-         *_heron(), "run", "-i", "lo", "--no-retention", "--workers", "0"],
+        [*SETPRIV, *_heron(), "run", "-i", "lo", "--no-retention", "--workers", "0"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "heron: error: -i lo: capture needs root or CAP_NET_RAW"

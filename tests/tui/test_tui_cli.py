@@ -16,6 +16,7 @@ from heron_tui.keys import DEFAULT_KEYS, KeysError, bindings, display_keys, load
 from heron_tui.widgets import format as fmt
 from heron_tui.widgets.clipboard import osc52_sequences
 from tests.tui.tui_helpers import CAPTURES, DEMO, ROOT
+from tests.unprivileged import SETPRIV, can_drop_privileges
 
 
 def run_tui(*args: str) -> subprocess.CompletedProcess:
@@ -99,13 +100,11 @@ def test_live_source_errors_are_one_line_before_any_ui(args, code, line):
 def test_capture_without_privileges_is_one_line(args, what, workers):
     """As an unprivileged user (setpriv): the capture cannot open, in this process or in the reader
     process; one line, exit 1."""
-    import shutil
 
-    if shutil.which("setpriv") is None or not _is_root():
+    if not can_drop_privileges():
         pytest.skip("setpriv (and root to use it) drop privileges for this test")
     env = dict(os.environ, PYTHONPATH=str(ROOT), TZ="UTC", HOME="/tmp")
-    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                        "--bounding-set=-all", sys.executable, "-c", "from heron_tui.cli import tui_main; tui_main()",
+    p = subprocess.run([*SETPRIV, sys.executable, "-c", "from heron_tui.cli import tui_main; tui_main()",
                         *args, "--workers", workers], capture_output=True, text=True, cwd="/tmp", env=env, timeout=120,
                        check=False)
     assert p.returncode == 1, p.stderr
