@@ -69,6 +69,7 @@ def main() -> None:
     t = time.perf_counter()
     if conn.execute("SELECT count(*) FROM calls").fetchone()[0] == 0:
         build_store(conn, args.calls)
+    if conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0:  # e.g. a store from bench_metrics
         conn.execute(_SESSIONS_SQL)
     counts = {tb: conn.execute(f"SELECT count(*) FROM {tb}").fetchone()[0] for tb in ("calls", "turns", "sessions")}
     print(f"store: {counts} (built/opened in {time.perf_counter() - t:.1f} s), {os.cpu_count()} cpu(s)")
