@@ -173,8 +173,16 @@ def range_overlap(iv: Intervals, t0: float, t1: float) -> tuple[dict[Any, int], 
     us: dict[Any, int] = {}
     n: dict[Any, int] = {}
     counts = np.bincount(iv.g, minlength=iv.groups)
+    sums = None
+    if iv.groups > 1 and len(per_call) and int(np.abs(per_call).max()) * len(per_call) < 1 << 53:
+        # float64 adds integers exactly while every partial sum stays below 2^53 (checked above): one
+        # pass instead of a mask per group
+        sums = np.bincount(iv.g, weights=per_call, minlength=iv.groups)
     for i in np.flatnonzero(counts).tolist():
-        us[iv.names[i]] = _exact_sum(per_call[iv.g == i] if iv.groups > 1 else per_call)
+        if sums is not None:
+            us[iv.names[i]] = int(sums[i])
+        else:
+            us[iv.names[i]] = _exact_sum(per_call[iv.g == i] if iv.groups > 1 else per_call)
         n[iv.names[i]] = int(counts[i])
     return us, n
 
