@@ -43,6 +43,7 @@ class Config:
     fold_start_window_s: float = 2.0
     fold_end_tolerance_s: float = 0.010
     fold_mirror_tolerance_s: float = 0.001
+    fold_same_host: bool = True  # a proxy's inner leg leaves from its outer leg's server (docs/turns.md)
     subagent_min_prompt_chars: int = 20
     insight_loop_repeats: int = 3
     insight_retry_gap_s: float = 120.0

@@ -8,6 +8,10 @@ either leg*. These rules keep the result independent of arrival order and heartb
   as still in flight (with a finer heartbeat it would not have arrived yet).
 * The two legs of a proxy hop go to different servers (a gateway does not forward to itself); without
   this, identical answers of unrelated concurrent calls to one server would fold.
+* The inner leg leaves from the host the outer leg went to (``fold.same_host``): its client address is
+  the outer leg's server address, unless either is loopback or unknown (eBPF). Unrelated calls with the
+  same answer — deterministic models, eval jobs, templated traffic — otherwise fold whenever their
+  timing nests.
 * A call that could still be the *inner* leg of an unfinished call (any call of its source in flight
   that started up to ``fold.start_window_s`` before it) is **held** until that call is released, at
   most 10 s past its own release time. The outer leg is therefore released first and picks its inner
@@ -33,6 +37,19 @@ RECENT_S = 10.0
 MIRROR_ROLES = ("mirror_primary", "mirror_secondary")
 SECONDARY_ROLES = ("proxy_out", "mirror_secondary")
 HOP_COLUMNS = ("hop_role", "hop_peer_call_id", "hop_overhead_ms")
+
+
+def _loopback(ip: str) -> bool:
+    return ip.startswith("127.") or ip == "::1" or ip.startswith("::ffff:127.")
+
+
+def same_host(outer_flow: tuple, inner_flow: tuple) -> bool:
+    """Could the inner leg have been sent by the outer leg's server? Flows are ``flow_of`` tuples:
+    ``(source, client_ip, client_port, server_ip, server_port)``, or a 3-tuple without addresses."""
+    if len(outer_flow) != 5 or len(inner_flow) != 5:
+        return True
+    gateway, sender = outer_flow[3], inner_flow[1]
+    return gateway == sender or _loopback(gateway) or _loopback(sender)
 
 
 def is_error_call(call: Call) -> bool:
@@ -136,6 +153,7 @@ class Folder:
         self.window_us = round(cfg.fold_start_window_s * 1e6)
         self.tol_us = round(cfg.fold_end_tolerance_s * 1e6)
         self.mirror_us = round(cfg.fold_mirror_tolerance_s * 1e6)
+        self.same_host = bool(cfg.fold_same_host)
         self.recent_us = int(RECENT_S * 1e6)
         self.counters = counters
         self._by_key: dict[tuple, _KeyIndex] = {}
@@ -242,6 +260,8 @@ class Folder:
                 continue
             if pc.end_us > other.end_us + self.tol_us or other.call.server == pc.call.server:
                 continue
+            if self.same_host and not same_host(other.flow, pc.flow):
+                continue
             if any(k in other.keys for k in pc.keys):
                 return cid
         return None
@@ -308,6 +328,8 @@ class Folder:
             return False
         if inner_server is not None and outer.server == inner_server:
             return False  # a gateway never forwards to itself: same server means two separate calls
+        if self.same_host and not same_host(outer.flow, inner_flow):
+            return False
         return (
             outer.start_us <= inner_start <= outer.start_us + self.window_us
             and inner_end <= outer.end_us + self.tol_us

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from asm_helpers import Harness, mk_call, sid
 
+from heron_core.config import Config
+
 CLIENT = ("10.0.0.1", 40000)
 PROXY = ("10.0.0.5", 4000)
 PROXY_OUT = ("10.0.0.5", 50000)
@@ -146,6 +148,32 @@ def test_mirror_pair():
     (t,) = h.turns()
     assert t["call_ids"] == ["m-a"]
     assert h.counters["hops_folded.mirror_primary"] == 1 and h.counters["hops_folded.mirror_secondary"] == 1
+
+
+def test_inner_leg_must_leave_from_the_outer_legs_server():
+    """fold.same_host: identical nested answers from a host that is not the gateway are two calls (an
+    eval job asking two replicas the same question), and fold again when the check is switched off."""
+    for same_host, role in ((True, None), (False, "proxy_out")):
+        h = Harness(cfg=Config(fold_same_host=same_host))
+        a = mk_call("a1", 0, 3, user_start=True, fingerprint="OK", client=CLIENT, server=PROXY)
+        b = mk_call("b1", 0.05, 2.9, fingerprint="OK", client=("10.0.0.2", 40000), server=UPSTREAM, native="n2")
+        h.play([a, b], step=0.25)
+        assert h.call("b1")["hop_role"] == role, same_host
+
+
+def test_loopback_on_either_side_may_be_the_gateway_host():
+    """A local gateway (client → 127.0.0.1:4000 → remote upstream) and a gateway forwarding to a model
+    server on its own loopback (remote client → gateway → 127.0.0.1:8000) both fold."""
+    local_gw = (mk_call("a1", 0, 3, user_start=True, fingerprint="OK", client=("127.0.0.1", 40000),
+                        server=("127.0.0.1", 4000)),
+                mk_call("b1", 0.05, 2.9, fingerprint="OK", client=("10.0.0.2", 50000), server=UPSTREAM, native="x"))
+    local_upstream = (mk_call("a1", 0, 3, user_start=True, fingerprint="OK", client=CLIENT, server=PROXY),
+                      mk_call("b1", 0.05, 2.9, fingerprint="OK", client=("127.0.0.1", 50000),
+                              server=("127.0.0.1", 8000), native="x"))
+    for pair in (local_gw, local_upstream):
+        h = Harness()
+        h.play(list(pair), step=0.25)
+        assert (h.call("a1")["hop_role"], h.call("b1")["hop_role"]) == ("proxy_in", "proxy_out")
 
 
 def test_nested_chain_of_three_legs():
