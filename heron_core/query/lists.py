@@ -117,7 +117,9 @@ CALLS = ListSpec(
     "calls", "Calls", "calls", "calls", "calls.call_id",
     (
         _c("start", "time", "calls.request_start", "time", 8, 1),
-        _c("source", "source", "calls.source_id", "text", 8, 6),
+        # eBPF calls: the process that made the call (comm/pid) says more than the source name
+        _c("source", "source", "coalesce(calls.process_comm || '/' || calls.process_pid, calls.source_id)",
+           "text", 8, 6),
         _c("agent", "agent", "calls.agent_kind", "text", 10, 4),
         _c("wire", "wire api", "calls.wire_api", "text", 12, 3),
         _c("model", "model", "calls.model", "text", 18, 0),

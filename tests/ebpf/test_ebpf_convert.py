@@ -273,5 +273,11 @@ def test_process_is_shown_and_filterable_in_the_api_and_the_tui():
         text = http_text(detail)
         assert f"client curl[{PID}] → server api.example.test" in text
         assert f"process pid {PID}, curl, {EXE} (eBPF)" in text
+        # the TUI's calls list (and the plain table) names the process in its source column
+        from heron_core.query.lists import CALLS, ListQuery
+
+        src = CALLS.columns.index(CALLS.column("source")) + 2  # rows: id, style, then the columns
+        rows = ListQuery(CALLS, None).fetch(store.conn.cursor(), 0, 10)
+        assert sorted(r[src] for r in rows) == [f"curl/{PID}", f"node/{other}"]
     finally:
         store.close()

@@ -438,8 +438,13 @@ async def test_progressive_load_follow_and_pipeline(big_pcap):
         assert seen_partial, "rows appear while the file is still being read"
         assert "loading" in status_text(app)
         await pilot.press("f")  # follow: cursor on the last row, kept there as rows arrive
-        await pilot.pause()
         table = app.list_view().table
+        # rows keep arriving: the cursor catches up with the refresh that brought them, so look until it
+        # is seen on the last row (never a fixed pause: the loader may add rows in between)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if table.cursor == table.row_count - 1:
+                break
         assert app.follow and table.cursor == table.row_count - 1
         while not loader.done:
             await asyncio.sleep(0.05)
