@@ -23,6 +23,7 @@ class Config:
     pipeline_batch_segments: int = 256
     pipeline_worker_queue: int = 1024
     pipeline_assembler_queue: int = 8192
+    pipeline_live_wait_s: float = 1.0  # a live source's reader waits this long for a busy worker before dropping
     tcp_ooo_max_bytes: int = 4 * MiB
     tcp_ooo_worker_max_bytes: int = 256 * MiB
     tcp_gap_timeout_s: float = 2.0

@@ -109,8 +109,8 @@ class Producer:
     """The sending end of one bounded queue, with its producer-side gauges.
 
     ``put_blocking`` is the lossless path (files, and every worker → main put): it waits for room,
-    adding the time to ``blocked_s``; ``put_nowait`` is the lossy path (live, ZMQ): a full queue refuses
-    the item and counts it in ``dropped``. ``high_water`` is the depth seen right after each put.
+    adding the time to ``blocked_s``; ``put_nowait`` refuses at once when the queue is full and counts it in
+    ``dropped`` (the reader's lossy path waits a bounded time first: ``Router._put_lossy``). ``high_water`` is the depth seen right after each put.
     """
 
     __slots__ = ("_ppid", "blocked_s", "capacity", "dropped", "high_water", "name", "q")
@@ -152,13 +152,24 @@ class Producer:
         return True
 
     def put_nowait(self, item: Any) -> bool:
+        if self.put_nowait_quiet(item):
+            return True
+        self.dropped += 1
+        return False
+
+    def put_nowait_quiet(self, item: Any) -> bool:
+        """``put_nowait`` that leaves ``dropped`` alone (the caller may still wait and retry)."""
         try:
             self.q.put_nowait(item)
         except queue.Full:
-            self.dropped += 1
             return False
         self._depth()
         return True
+
+    def refuse(self) -> bool:
+        """Count one refused put; returns False (for ``put_blocking(…) or p.refuse()``)."""
+        self.dropped += 1
+        return False
 
     def gauges(self) -> dict[str, float]:
         return {"high_water": self.high_water, "blocked_s": round(self.blocked_s, 3), "dropped": self.dropped}

@@ -96,7 +96,7 @@ def test_router_lossy_drops_segments_but_keeps_markers():
     q = queue.Queue(maxsize=1)
     p = Producer(q, "worker-0", 1)
     c = Counter()
-    r = Router([p], Config(pipeline_batch_segments=2), lossless=False, counters=c)
+    r = Router([p], Config(pipeline_batch_segments=2, pipeline_live_wait_s=0), lossless=False, counters=c)
     a, b = (b"\x01\x02\x03\x04", 1), (b"\x05\x06\x07\x08", 2)
     r.route([_seg(a, b), _seg(a, b, 2)], time.monotonic())  # fills the queue
     r.route([_seg(a, b, 3), Heartbeat("s", 9)], time.monotonic())  # no room: segment dropped, heartbeat kept
@@ -105,6 +105,32 @@ def test_router_lossy_drops_segments_but_keeps_markers():
     q.get_nowait()
     r.flush_all()
     assert q.get_nowait() == [Heartbeat("s", 9)]
+
+
+def test_router_lossy_waits_for_a_busy_worker_before_dropping():
+    """A live source's reader waits up to pipeline.live_wait_s (the kernel ring holds the burst): room that
+    comes within the wait loses nothing; a worker that stays busy costs the batch after the wait."""
+    import threading
+
+    a, b = (b"\x01\x02\x03\x04", 1), (b"\x05\x06\x07\x08", 2)
+    q = queue.Queue(maxsize=1)
+    p = Producer(q, "worker-0", 1)
+    c = Counter()
+    r = Router([p], Config(pipeline_batch_segments=1, pipeline_live_wait_s=5.0), lossless=False, counters=c)
+    r.route([_seg(a, b)], time.monotonic())  # fills the queue
+    drain = threading.Timer(0.3, q.get_nowait)
+    drain.start()
+    r.route([_seg(a, b, 2)], time.monotonic())  # waits for the timer's get, then goes in
+    drain.join()
+    assert c["packets_dropped_overload"] == 0 and p.dropped == 0 and p.blocked_s > 0.1
+    assert q.get_nowait()[0][4] == 2  # the waiting batch, not lost
+
+    q = queue.Queue(maxsize=1)
+    p = Producer(q, "worker-0", 1)
+    r = Router([p], Config(pipeline_batch_segments=1, pipeline_live_wait_s=0.3), lossless=False, counters=c)
+    r.route([_seg(a, b)], time.monotonic())
+    r.route([_seg(a, b, 2)], time.monotonic())  # nobody reads: dropped once the wait is over
+    assert c["packets_dropped_overload"] == 1 and p.dropped == 1
 
 
 def test_event_clock_heartbeats():
