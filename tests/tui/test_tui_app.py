@@ -422,7 +422,20 @@ def big_pcap(tmp_path_factory):
     return out
 
 
-async def test_progressive_load_follow_and_pipeline(big_pcap):
+async def test_progressive_load_follow_and_pipeline(big_pcap, monkeypatch):
+    import time
+
+    import heron_tui.loader as loader_mod
+
+    real = loader_mod.open_file_source
+
+    def paced(*args, **kwargs):  # a load that lasts seconds however fast the machine: rows must show first
+        for n, item in enumerate(real(*args, **kwargs)):
+            if n % 200 == 0:
+                time.sleep(0.02)
+            yield item
+
+    monkeypatch.setattr(loader_mod, "open_file_source", paced)
     store = open_store(None)
     loader = Loader(store, Config(), [str(big_pcap)], ["scale"], flush_s=0.2)
     app = HeronApp(store, loader, AppOptions(source_label="scale.pcap", metrics=False, poll_s=0.1))
